@@ -1,0 +1,3 @@
+//! Sans-IO WAMP router logic. No sockets, no tokio, time injected by the caller.
+
+pub mod matching;

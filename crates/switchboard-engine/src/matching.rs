@@ -1,0 +1,1 @@
+//! URI pattern index (exact, prefix, wildcard).
