@@ -1,3 +1,21 @@
-//! Sans-IO WAMP router logic. No sockets, no tokio, time injected by the caller.
+//! Sans-IO WAMP router logic: realms, sessions, broker, dealer and the pattern index.
+//!
+//! No sockets and no async runtime. The owner of each connection creates a [`Session`] with
+//! [`Router::connect`], feeds it received frames and gives it an [`Outbox`] to put replies
+//! in. Many sessions can be stepped in one thread, which is how the engine tests run.
 
+pub mod broker;
+pub mod dealer;
+pub mod features;
 pub mod matching;
+pub mod outbox;
+pub mod peer;
+pub mod realm;
+pub mod router;
+pub mod session;
+pub mod stats;
+
+pub use broker::SlowConsumerPolicy;
+pub use outbox::{KillReason, Outbox, Overflow};
+pub use router::{EngineConfig, Router};
+pub use session::{Flow, Session};

@@ -37,7 +37,7 @@ use std::hash::{Hash, Hasher};
 use switchboard_proto::uri::{MatchPolicy, Pattern};
 
 /// An index from [`Pattern`]s of all three match policies to values of type `T`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct PatternIndex<T> {
     exact: HashMap<ExactKey, T>,
     prefix: PrefixTrie<Entry<T>>,
@@ -178,7 +178,7 @@ impl<T> PatternIndex<T> {
 }
 
 /// A stored pattern with its value, as kept in the tries.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Entry<T> {
     pattern: Pattern,
     value: T,
@@ -201,7 +201,7 @@ impl<T> Entry<T> {
 /// Hash map key for exact patterns, hashed and compared by text only so that the map can be
 /// queried with a `&str`. Consistent with `Pattern`'s own `Eq` because every key in the map
 /// has the exact policy.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct ExactKey(Pattern);
 
 impl PartialEq for ExactKey {
@@ -236,7 +236,7 @@ const ROOT: NodeId = 0;
 
 /// Trie nodes in one vector, with freed slots reused. Invariant: every `NodeId` stored in a
 /// live node is in bounds, so indexing never panics.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Arena<N> {
     nodes: Vec<N>,
     free: Vec<NodeId>,
@@ -284,18 +284,18 @@ impl<N: Default> Arena<N> {
 /// A compressed trie over bytes. Invariants: edge labels are non-empty; the edges of a node
 /// are sorted by, and distinct in, their first byte; every node but the root holds a value or
 /// has at least two edges.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct PrefixTrie<V> {
     arena: Arena<PrefixNode<V>>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct PrefixNode<V> {
     value: Option<V>,
     edges: Vec<Edge>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Edge {
     label: Box<[u8]>,
     child: NodeId,
@@ -496,12 +496,12 @@ impl<'a, V> Iterator for PrefixMatches<'a, '_, V> {
 
 /// A trie keyed by URI component; an empty pattern component is the wildcard edge.
 /// Invariant: every node but the root holds a value or has a child.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct WildcardTrie<V> {
     arena: Arena<WildcardNode<V>>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct WildcardNode<V> {
     value: Option<V>,
     wildcard: Option<NodeId>,

@@ -1,0 +1,493 @@
+//! The Dealer: registrations, and the CALL → INVOCATION → YIELD/ERROR → RESULT/ERROR path.
+//!
+//! Routing a call takes no realm-wide lock: exact procedures are in a concurrent map, patterns
+//! in a copy-on-write [`PatternIndex`] snapshot, callee lists are copy-on-write snapshots and
+//! round-robin uses an atomic counter. Pending invocations live with the callee session that
+//! owes the answer, keyed by the INVOCATION id that session got (session scope), and each
+//! caller keeps where its calls went, so whichever side leaves first can clean up.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use rand::RngExt;
+use switchboard_proto::ids::random_id;
+use switchboard_proto::message::{
+    Call, CallResult, ErrorMessage, Interrupt, Invocation, Message, Yield,
+};
+use switchboard_proto::names::{ErrorUri, Feature, MessageType, Role};
+use switchboard_proto::options::{InterruptOptions, InvocationDetails, ResultDetails};
+use switchboard_proto::uri::{MatchPolicy, Pattern};
+use switchboard_proto::{Id, Payload, Value, encode};
+
+use crate::matching::PatternIndex;
+use crate::peer::{CallRoute, Peer, PendingInvocation};
+
+/// How a shared registration picks a callee (wamp-spec §5.8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InvokePolicy {
+    /// One callee only (default).
+    #[default]
+    Single,
+    /// Each callee in turn.
+    RoundRobin,
+    /// A callee drawn uniformly.
+    Random,
+    /// Always the first registered.
+    First,
+    /// Always the last registered.
+    Last,
+}
+
+impl InvokePolicy {
+    /// Parses `REGISTER.Options.invoke`.
+    pub fn parse(s: &str) -> Option<InvokePolicy> {
+        Some(match s {
+            "single" => InvokePolicy::Single,
+            "roundrobin" => InvokePolicy::RoundRobin,
+            "random" => InvokePolicy::Random,
+            "first" => InvokePolicy::First,
+            "last" => InvokePolicy::Last,
+            _ => return None,
+        })
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvokePolicy::Single => "single",
+            InvokePolicy::RoundRobin => "roundrobin",
+            InvokePolicy::Random => "random",
+            InvokePolicy::First => "first",
+            InvokePolicy::Last => "last",
+        }
+    }
+}
+
+/// One registration: a procedure pattern and its callee(s).
+#[derive(Debug)]
+pub struct Registration {
+    /// Router-scope id.
+    pub id: Id,
+    /// Procedure and match policy.
+    pub pattern: Pattern,
+    /// How a callee is chosen.
+    pub invoke: InvokePolicy,
+    callees: ArcSwap<Vec<Arc<Peer>>>,
+    next: AtomicUsize,
+}
+
+impl Registration {
+    /// The callees, in registration order.
+    pub fn callees(&self) -> Arc<Vec<Arc<Peer>>> {
+        self.callees.load_full()
+    }
+
+    fn pick(&self) -> Option<Arc<Peer>> {
+        let callees = self.callees.load();
+        let n = callees.len();
+        if n == 0 {
+            return None;
+        }
+        let i = match self.invoke {
+            InvokePolicy::Single | InvokePolicy::First => 0,
+            InvokePolicy::Last => n - 1,
+            InvokePolicy::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed) % n,
+            InvokePolicy::Random => rand::rng().random_range(0..n),
+        };
+        callees.get(i).cloned()
+    }
+}
+
+/// Why a REGISTER failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    /// Already registered (single policy), or registered with another invoke policy.
+    #[error("procedure already exists")]
+    AlreadyExists,
+}
+
+/// There is no such registration for this session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no such registration")]
+pub struct NoSuchRegistration;
+
+/// The registration tables of one realm.
+#[derive(Debug, Default)]
+pub struct Dealer {
+    exact: papaya::HashMap<Arc<str>, Arc<Registration>>,
+    patterns: ArcSwap<PatternIndex<Arc<Registration>>>,
+    by_id: papaya::HashMap<Id, Arc<Registration>>,
+    write: Mutex<()>,
+}
+
+impl Dealer {
+    /// Registers `peer` for `pattern`. `announce` runs with the registration id before the
+    /// callee becomes visible to callers, so a REGISTERED queued there precedes every
+    /// INVOCATION.
+    pub fn register(
+        &self,
+        peer: &Arc<Peer>,
+        pattern: Pattern,
+        invoke: InvokePolicy,
+        announce: impl FnOnce(Id),
+    ) -> Result<Id, RegisterError> {
+        let _w = self.write.lock();
+        let reg = match self.find(&pattern) {
+            Some(reg) => {
+                let taken = reg.invoke == InvokePolicy::Single
+                    || reg.invoke != invoke
+                    || reg.callees.load().iter().any(|p| p.id() == peer.id());
+                if taken {
+                    return Err(RegisterError::AlreadyExists);
+                }
+                reg
+            }
+            None => {
+                let reg = Arc::new(Registration {
+                    id: self.fresh_id(),
+                    pattern: pattern.clone(),
+                    invoke,
+                    callees: ArcSwap::from_pointee(Vec::new()),
+                    next: AtomicUsize::new(0),
+                });
+                self.insert(&reg);
+                reg
+            }
+        };
+        announce(reg.id);
+        let current = reg.callees.load();
+        let mut next = Vec::with_capacity(current.len() + 1);
+        next.extend(current.iter().cloned());
+        next.push(Arc::clone(peer));
+        reg.callees.store(Arc::new(next));
+        Ok(reg.id)
+    }
+
+    /// Removes `session` as a callee of registration `id`; deletes the registration when it was
+    /// the last callee.
+    pub fn unregister(&self, session: Id, id: Id) -> Result<(), NoSuchRegistration> {
+        let _w = self.write.lock();
+        let reg = self
+            .by_id
+            .pin()
+            .get(&id)
+            .cloned()
+            .ok_or(NoSuchRegistration)?;
+        let current = reg.callees.load();
+        if !current.iter().any(|p| p.id() == session) {
+            return Err(NoSuchRegistration);
+        }
+        let next: Vec<_> = current
+            .iter()
+            .filter(|p| p.id() != session)
+            .cloned()
+            .collect();
+        if next.is_empty() {
+            self.by_id.pin().remove(&id);
+            match reg.pattern.policy() {
+                MatchPolicy::Exact => {
+                    self.exact.pin().remove(reg.pattern.as_str());
+                }
+                _ => {
+                    let mut index = PatternIndex::clone(&self.patterns.load());
+                    index.remove(&reg.pattern);
+                    self.patterns.store(Arc::new(index));
+                }
+            }
+        }
+        reg.callees.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// The registration a call to `procedure` goes to: exact, else longest prefix, else the
+    /// best wildcard (wamp-spec §5.7).
+    pub fn lookup(&self, procedure: &str) -> Option<Arc<Registration>> {
+        if let Some(reg) = self.exact.pin().get(procedure) {
+            return Some(Arc::clone(reg));
+        }
+        let patterns = self.patterns.load();
+        patterns.best_match(procedure).map(|(_, r)| Arc::clone(r))
+    }
+
+    /// The registration with this id.
+    pub fn get(&self, id: Id) -> Option<Arc<Registration>> {
+        self.by_id.pin().get(&id).cloned()
+    }
+
+    fn find(&self, pattern: &Pattern) -> Option<Arc<Registration>> {
+        match pattern.policy() {
+            MatchPolicy::Exact => self.exact.pin().get(pattern.as_str()).cloned(),
+            _ => self.patterns.load().get(pattern).cloned(),
+        }
+    }
+
+    fn insert(&self, reg: &Arc<Registration>) {
+        self.by_id.pin().insert(reg.id, Arc::clone(reg));
+        match reg.pattern.policy() {
+            MatchPolicy::Exact => {
+                self.exact
+                    .pin()
+                    .insert(Arc::from(reg.pattern.as_str()), Arc::clone(reg));
+            }
+            _ => {
+                let mut index = PatternIndex::clone(&self.patterns.load());
+                index.insert(reg.pattern.clone(), Arc::clone(reg));
+                self.patterns.store(Arc::new(index));
+            }
+        }
+    }
+
+    fn fresh_id(&self) -> Id {
+        let ids = self.by_id.pin();
+        loop {
+            let id = random_id();
+            if !ids.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+}
+
+/// An ERROR answering a caller's CALL.
+pub(crate) fn call_error(request: Id, error: &str, message: Option<String>) -> Message {
+    Message::Error(ErrorMessage {
+        request_type: MessageType::Call,
+        request,
+        details: Default::default(),
+        error: error.to_owned(),
+        payload: message.map_or_else(Payload::empty, |m| Payload::args(vec![Value::from(m)])),
+    })
+}
+
+/// Encodes `msg` for `peer`, or says why it cannot go.
+fn frame_for(peer: &Peer, msg: &Message) -> Result<Bytes, ErrorUri> {
+    let frame = encode(msg, peer.format).map_err(|e| {
+        tracing::debug!(session = %peer.id(), "cannot encode for the peer: {e}");
+        ErrorUri::InvalidArgument
+    })?;
+    if frame.len() > peer.max_message_size {
+        return Err(ErrorUri::PayloadSizeExceeded);
+    }
+    Ok(frame)
+}
+
+/// Routes a CALL from `caller`. Errors go back to the caller; nothing blocks.
+pub(crate) fn call(dealer: &Dealer, caller: &Arc<Peer>, call: Call) {
+    let request = call.request;
+    let Some(reg) = dealer.lookup(&call.procedure) else {
+        send(
+            caller,
+            &call_error(request, ErrorUri::NoSuchProcedure.as_str(), None),
+        );
+        return;
+    };
+    let Some(callee) = reg.pick() else {
+        send(
+            caller,
+            &call_error(request, ErrorUri::NoSuchProcedure.as_str(), None),
+        );
+        return;
+    };
+    let mut details = InvocationDetails::default();
+    if reg.pattern.policy() != MatchPolicy::Exact {
+        details.insert("procedure".into(), Value::from(call.procedure.as_str()));
+    }
+    for key in ["ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid"] {
+        if let Some(v) = call.options.get(key) {
+            details.insert(key.into(), v.clone());
+        }
+    }
+    // Reserve the invocation id and the pending entry before anything can answer it.
+    let invocation = {
+        let mut state = callee.callee.lock();
+        let id = state.next_id;
+        state.next_id = id.next();
+        state.pending.insert(
+            id,
+            PendingInvocation {
+                caller: Arc::clone(caller),
+                call_request: request,
+            },
+        );
+        id
+    };
+    let msg = Message::Invocation(Invocation {
+        request: invocation,
+        registration: reg.id,
+        details,
+        payload: call.payload,
+    });
+    let withdraw = |error: ErrorUri, text: &str| {
+        callee.callee.lock().pending.remove(&invocation);
+        send(
+            caller,
+            &call_error(request, error.as_str(), Some(text.to_owned())),
+        );
+    };
+    let frame = match frame_for(&callee, &msg) {
+        Ok(f) => f,
+        Err(ErrorUri::PayloadSizeExceeded) => {
+            return withdraw(
+                ErrorUri::PayloadSizeExceeded,
+                "the call is larger than the callee accepts",
+            );
+        }
+        Err(e) => {
+            return withdraw(
+                e,
+                "the arguments cannot be expressed in the callee's serializer",
+            );
+        }
+    };
+    if caller
+        .calls
+        .lock()
+        .insert(
+            request,
+            CallRoute {
+                callee: Arc::clone(&callee),
+                invocation,
+            },
+        )
+        .is_some()
+    {
+        tracing::debug!(session = %caller.id(), "call request id reused while pending");
+    }
+    if callee.try_push(frame).is_err() {
+        caller.calls.lock().remove(&request);
+        withdraw(ErrorUri::Unavailable, "the callee's queue is full");
+    }
+}
+
+/// A YIELD or ERROR(INVOCATION) from a callee that no longer matches a pending invocation:
+/// fine if the id was issued (the call ended by other means), a protocol violation if not.
+fn unknown_invocation(callee: &Peer, id: Id) -> Result<(), String> {
+    let next = callee.callee.lock().next_id;
+    if id < next {
+        Ok(())
+    } else {
+        Err(format!("invocation {id} was never issued to this session"))
+    }
+}
+
+/// Handles a YIELD: forwards the result to the caller.
+pub(crate) fn yield_(callee: &Arc<Peer>, y: Yield) -> Result<(), String> {
+    let Some(pending) = callee.callee.lock().pending.remove(&y.request) else {
+        return unknown_invocation(callee, y.request);
+    };
+    let caller = pending.caller;
+    caller.calls.lock().remove(&pending.call_request);
+    if caller.is_gone() {
+        return Ok(());
+    }
+    let mut details = ResultDetails::default();
+    for key in ["ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid"] {
+        if let Some(v) = y.options.get(key) {
+            details.insert(key.into(), v.clone());
+        }
+    }
+    let msg = Message::Result(CallResult {
+        request: pending.call_request,
+        details,
+        payload: y.payload,
+    });
+    deliver_or_fail(&caller, pending.call_request, &msg);
+    Ok(())
+}
+
+/// Handles ERROR(INVOCATION): forwards the error URI and payload to the caller.
+pub(crate) fn invocation_error(callee: &Arc<Peer>, e: ErrorMessage) -> Result<(), String> {
+    let Some(pending) = callee.callee.lock().pending.remove(&e.request) else {
+        return unknown_invocation(callee, e.request);
+    };
+    let caller = pending.caller;
+    caller.calls.lock().remove(&pending.call_request);
+    if caller.is_gone() {
+        return Ok(());
+    }
+    let msg = Message::Error(ErrorMessage {
+        request_type: MessageType::Call,
+        request: pending.call_request,
+        details: e.details,
+        error: e.error,
+        payload: e.payload,
+    });
+    deliver_or_fail(&caller, pending.call_request, &msg);
+    Ok(())
+}
+
+/// Sends a RESULT or ERROR to the caller; if it cannot be expressed for the caller, sends an
+/// ERROR saying so instead (a call always ends in an answer).
+fn deliver_or_fail(caller: &Peer, request: Id, msg: &Message) {
+    match frame_for(caller, msg) {
+        Ok(frame) => caller.send(frame),
+        Err(ErrorUri::PayloadSizeExceeded) => send(
+            caller,
+            &call_error(
+                request,
+                ErrorUri::PayloadSizeExceeded.as_str(),
+                Some("the result is larger than the caller accepts".into()),
+            ),
+        ),
+        Err(e) => send(
+            caller,
+            &call_error(
+                request,
+                e.as_str(),
+                Some("the result cannot be expressed in the caller's serializer".into()),
+            ),
+        ),
+    }
+}
+
+/// A caller left: withdraw its pending calls, interrupting callees that support it.
+pub(crate) fn caller_left(caller: &Peer) {
+    let routes: Vec<_> = caller.calls.lock().drain().collect();
+    for (_, route) in routes {
+        let removed = route.callee.callee.lock().pending.remove(&route.invocation);
+        if removed.is_some()
+            && !route.callee.is_gone()
+            && route.callee.roles.has(Role::Callee, Feature::CallCanceling)
+        {
+            let msg = Message::Interrupt(Interrupt {
+                request: route.invocation,
+                options: InterruptOptions::default()
+                    .with("mode", "killnowait")
+                    .with("reason", ErrorUri::Canceled.as_str()),
+            });
+            if let Ok(frame) = encode(&msg, route.callee.format) {
+                let _ = route.callee.try_push(frame);
+            }
+        }
+    }
+}
+
+/// A callee left: every call it owed an answer fails with `wamp.error.canceled`.
+pub(crate) fn callee_left(callee: &Peer) {
+    let mut pending: Vec<_> = callee.callee.lock().pending.drain().collect();
+    pending.sort_unstable_by_key(|(id, _)| *id);
+    for (_, p) in pending {
+        p.caller.calls.lock().remove(&p.call_request);
+        if !p.caller.is_gone() {
+            send(
+                &p.caller,
+                &call_error(
+                    p.call_request,
+                    ErrorUri::Canceled.as_str(),
+                    Some("the callee left".into()),
+                ),
+            );
+        }
+    }
+}
+
+/// Encodes and queues a message the peer must get.
+pub(crate) fn send(peer: &Peer, msg: &Message) {
+    match encode(msg, peer.format) {
+        Ok(frame) => peer.send(frame),
+        Err(e) => tracing::warn!(session = %peer.id(), "cannot encode a reply: {e}"),
+    }
+}

@@ -1,0 +1,169 @@
+//! The router: realms, the session registry and engine-wide settings.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use switchboard_proto::ids::random_id;
+use switchboard_proto::message::{Goodbye, Message};
+use switchboard_proto::names::CloseReason;
+use switchboard_proto::uri::UriRules;
+use switchboard_proto::{Format, Id};
+
+use crate::broker::SlowConsumerPolicy;
+use crate::dealer;
+use crate::outbox::Outbox;
+use crate::peer::Peer;
+use crate::realm::Realm;
+use crate::session::Session;
+use crate::stats::Stats;
+
+/// Engine settings (the router crate builds them from its config file).
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Realms that exist from the start.
+    pub realms: Vec<String>,
+    /// Create a realm when a client asks for one that does not exist.
+    pub auto_realms: bool,
+    /// Require new-request ids to be sequential per session (wamp-spec §2.2: a MUST).
+    pub strict_request_ids: bool,
+    /// URI validation rules.
+    pub uri_rules: UriRules,
+    /// What to do with a subscriber whose queue overflows.
+    pub slow_consumer: SlowConsumerPolicy,
+    /// `agent` sent in WELCOME.
+    pub agent: String,
+}
+
+impl Default for EngineConfig {
+    /// The development setup: realm `realm1`, other realms created on first use.
+    fn default() -> EngineConfig {
+        EngineConfig {
+            realms: vec!["realm1".into()],
+            auto_realms: true,
+            strict_request_ids: true,
+            uri_rules: UriRules::Loose,
+            slow_consumer: SlowConsumerPolicy::Close,
+            agent: concat!("Switchboard/", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
+/// A WAMP router: all state shared by the connections it serves.
+#[derive(Debug)]
+pub struct Router {
+    pub(crate) config: EngineConfig,
+    realms: papaya::HashMap<Arc<str>, Arc<Realm>>,
+    sessions: papaya::HashMap<Id, Arc<Peer>>,
+    stats: Stats,
+    shutting_down: AtomicBool,
+}
+
+impl Router {
+    /// A router with the configured realms.
+    pub fn new(config: EngineConfig) -> Arc<Router> {
+        let realms = papaya::HashMap::new();
+        for name in &config.realms {
+            realms
+                .pin()
+                .insert(Arc::from(name.as_str()), Arc::new(Realm::new(name)));
+        }
+        Arc::new(Router {
+            config,
+            realms,
+            sessions: papaya::HashMap::new(),
+            stats: Stats::default(),
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    /// A new connection's session state machine. `max_message_size` is what the peer accepts.
+    pub fn connect(
+        self: &Arc<Self>,
+        outbox: Arc<dyn Outbox>,
+        format: Format,
+        max_message_size: usize,
+    ) -> Session {
+        Session::new(Arc::clone(self), outbox, format, max_message_size)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The engine settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// A realm by name.
+    pub fn realm(&self, name: &str) -> Option<Arc<Realm>> {
+        self.realms.pin().get(name).cloned()
+    }
+
+    /// Names of the realms that exist.
+    pub fn realm_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.realms.pin().keys().map(|k| k.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    /// How many sessions are established, across realms.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether [`Router::shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Tells every session GOODBYE (`wamp.close.system_shutdown`) and refuses new ones.
+    pub fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        let msg = Message::Goodbye(Goodbye {
+            details: Default::default(),
+            reason: CloseReason::SystemShutdown.as_str().into(),
+        });
+        for peer in self.sessions.pin().values() {
+            peer.goodbye_sent.store(true, Ordering::Release);
+            dealer::send(peer, &msg);
+            peer.close();
+        }
+    }
+
+    /// The realm a HELLO asks for, created if the settings allow it.
+    pub(crate) fn realm_for_hello(&self, name: &str) -> Option<Arc<Realm>> {
+        if let Some(realm) = self.realm(name) {
+            return Some(realm);
+        }
+        if !self.config.auto_realms {
+            return None;
+        }
+        let realms = self.realms.pin();
+        let realm = realms.get_or_insert_with(Arc::from(name), || {
+            tracing::info!(realm = name, "created realm on first use");
+            Arc::new(Realm::new(name))
+        });
+        Some(Arc::clone(realm))
+    }
+
+    /// A fresh session id (global scope, random, unique among live sessions), reserved by the
+    /// `register` callback building the peer.
+    pub(crate) fn add_session(&self, build: impl FnOnce(Id) -> Arc<Peer>) -> Arc<Peer> {
+        let sessions = self.sessions.pin();
+        loop {
+            let id = random_id();
+            if sessions.contains_key(&id) {
+                continue;
+            }
+            let peer = build(id);
+            sessions.insert(id, Arc::clone(&peer));
+            return peer;
+        }
+    }
+
+    pub(crate) fn remove_session(&self, id: Id) {
+        self.sessions.pin().remove(&id);
+    }
+}

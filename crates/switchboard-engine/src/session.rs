@@ -1,0 +1,577 @@
+//! One connection's session state machine (wamp-spec §3): HELLO/WELCOME/ABORT/GOODBYE, then
+//! every message of an established session, dispatched to the broker and dealer.
+//!
+//! The owner of the connection feeds it frames ([`Session::handle_frame`]) and tells it when the
+//! transport is gone ([`Session::transport_closed`]; also done on drop). Replies go to the
+//! connection's [`Outbox`].
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use switchboard_proto::ids::RequestIdChecker;
+use switchboard_proto::message::*;
+use switchboard_proto::names::{CloseReason, ErrorUri, MessageType};
+use switchboard_proto::options::{CloseDetails, WelcomeDetails};
+use switchboard_proto::uri::{MatchPolicy, Pattern, Uri};
+use switchboard_proto::{Format, Id, Payload, Value, decode, encode};
+
+use crate::dealer::{self, InvokePolicy, RegisterError};
+use crate::features;
+use crate::outbox::Outbox;
+use crate::peer::{ClientRoles, Identity, Peer};
+use crate::realm::Realm;
+use crate::router::Router;
+
+/// What the connection should do after a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Flow {
+    /// Keep reading.
+    Continue,
+    /// Stop reading; close once the outbox is flushed.
+    Close,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Waiting for HELLO (also after a completed GOODBYE handshake).
+    Fresh,
+    Established,
+    Closed,
+}
+
+/// An established session's membership.
+#[derive(Debug)]
+struct Joined {
+    peer: Arc<Peer>,
+    realm: Arc<Realm>,
+    subscriptions: HashSet<Id>,
+    registrations: HashSet<Id>,
+    request_ids: RequestIdChecker,
+}
+
+/// The session state machine of one connection.
+pub struct Session {
+    router: Arc<Router>,
+    outbox: Arc<dyn Outbox>,
+    format: Format,
+    max_message_size: usize,
+    state: State,
+    joined: Option<Joined>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("format", &self.format)
+            .field("state", &self.state)
+            .field("joined", &self.joined)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(
+        router: Arc<Router>,
+        outbox: Arc<dyn Outbox>,
+        format: Format,
+        max_message_size: usize,
+    ) -> Session {
+        Session {
+            router,
+            outbox,
+            format,
+            max_message_size,
+            state: State::Fresh,
+            joined: None,
+        }
+    }
+
+    /// The session id, once established.
+    pub fn id(&self) -> Option<Id> {
+        self.joined.as_ref().map(|j| j.peer.id())
+    }
+
+    /// The shared handle, once established.
+    pub fn peer(&self) -> Option<&Arc<Peer>> {
+        self.joined.as_ref().map(|j| &j.peer)
+    }
+
+    /// Handles one received frame.
+    pub fn handle_frame(&mut self, frame: &Bytes) -> Flow {
+        if self.state == State::Closed {
+            return Flow::Close;
+        }
+        match decode(self.format, frame) {
+            Ok(msg) => self.handle(msg),
+            Err(e) => self.protocol_violation(&e.to_string()),
+        }
+    }
+
+    /// Handles one received message.
+    pub fn handle(&mut self, msg: Message) -> Flow {
+        match self.state {
+            State::Closed => Flow::Close,
+            State::Fresh => match msg {
+                Message::Hello(hello) => self.hello(hello),
+                // A peer may abort before joining; nothing to answer.
+                Message::Abort(_) => self.close(),
+                other => self.protocol_violation(&format!(
+                    "{} before the session was established",
+                    other.message_type()
+                )),
+            },
+            State::Established => self.established(msg),
+        }
+    }
+
+    /// The transport is gone: leave the realm, clean up. Idempotent.
+    pub fn transport_closed(&mut self) {
+        self.leave();
+        self.state = State::Closed;
+    }
+
+    fn reply(&self, msg: &Message) {
+        match encode(msg, self.format) {
+            Ok(frame) => {
+                if self.outbox.push(frame).is_err() {
+                    self.outbox.kill(crate::outbox::KillReason::SlowConsumer);
+                }
+            }
+            Err(e) => tracing::warn!("cannot encode a reply: {e}"),
+        }
+    }
+
+    fn abort(&mut self, reason: &str, message: &str) -> Flow {
+        self.reply(&Message::Abort(Abort {
+            details: CloseDetails::default().with("message", message),
+            reason: reason.to_owned(),
+            payload: Payload::empty(),
+        }));
+        self.close()
+    }
+
+    fn close(&mut self) -> Flow {
+        self.leave();
+        self.state = State::Closed;
+        self.outbox.close();
+        Flow::Close
+    }
+
+    fn protocol_violation(&mut self, why: &str) -> Flow {
+        tracing::info!(session = ?self.id(), "protocol violation: {why}");
+        self.router
+            .stats()
+            .protocol_violations
+            .fetch_add(1, Ordering::Relaxed);
+        self.abort(ErrorUri::ProtocolViolation.as_str(), why)
+    }
+
+    fn hello(&mut self, hello: Hello) -> Flow {
+        if self.router.is_shutting_down() {
+            return self.abort(
+                CloseReason::SystemShutdown.as_str(),
+                "the router is shutting down",
+            );
+        }
+        if Uri::parse(&hello.realm, self.router.config.uri_rules).is_err() {
+            return self.abort(
+                ErrorUri::InvalidUri.as_str(),
+                &format!("invalid realm URI {:?}", hello.realm),
+            );
+        }
+        let roles = hello
+            .details
+            .roles()
+            .map(ClientRoles::from_hello)
+            .unwrap_or_default();
+        if roles.is_empty() {
+            return self.protocol_violation("HELLO.Details.roles must announce at least one role");
+        }
+        if let Some(methods) = hello.details.authmethods()
+            && !methods.is_empty()
+            && !methods.contains(&"anonymous")
+        {
+            return self.abort(
+                ErrorUri::NoMatchingAuthMethod.as_str(),
+                &format!(
+                    "no offered auth method is configured here (offered: {})",
+                    methods.join(", ")
+                ),
+            );
+        }
+        let Some(realm) = self.router.realm_for_hello(&hello.realm) else {
+            return self.abort(
+                ErrorUri::NoSuchRealm.as_str(),
+                &format!("no realm {:?} on this router", hello.realm),
+            );
+        };
+        let (format, max, outbox) = (self.format, self.max_message_size, Arc::clone(&self.outbox));
+        let peer = self.router.add_session(|session| {
+            let identity = Identity {
+                session,
+                realm: Arc::clone(&realm.name),
+                authid: Arc::from(session.to_string()),
+                authrole: Arc::from("anonymous"),
+                authmethod: Arc::from("anonymous"),
+                authprovider: Arc::from("static"),
+            };
+            Arc::new(Peer::new(identity, format, max, roles, outbox))
+        });
+        let who = &peer.identity;
+        let details = WelcomeDetails::default()
+            .with("roles", Value::Dict(features::router_roles()))
+            .with("agent", self.router.config.agent.as_str())
+            .with("authid", &*who.authid)
+            .with("authrole", &*who.authrole)
+            .with("authmethod", &*who.authmethod)
+            .with("authprovider", &*who.authprovider);
+        self.reply(&Message::Welcome(Welcome {
+            session: peer.id(),
+            details,
+        }));
+        realm.join(&peer);
+        tracing::debug!(session = %peer.id(), realm = %realm.name, "session joined");
+        let request_ids = if self.router.config.strict_request_ids {
+            RequestIdChecker::strict()
+        } else {
+            RequestIdChecker::lenient()
+        };
+        self.joined = Some(Joined {
+            peer,
+            realm,
+            subscriptions: HashSet::new(),
+            registrations: HashSet::new(),
+            request_ids,
+        });
+        self.state = State::Established;
+        Flow::Continue
+    }
+
+    fn established(&mut self, msg: Message) -> Flow {
+        let Some(joined) = self.joined.as_mut() else {
+            return self.protocol_violation("no session");
+        };
+        if let Some(id) = msg.new_request_id()
+            && let Err(e) = joined.request_ids.check(id)
+        {
+            return self.protocol_violation(&e.to_string());
+        }
+        match msg {
+            Message::Goodbye(_) => self.goodbye(),
+            Message::Abort(_) => self.close(),
+            Message::Publish(m) => {
+                self.publish(m);
+                Flow::Continue
+            }
+            Message::Subscribe(m) => {
+                self.subscribe(m);
+                Flow::Continue
+            }
+            Message::Unsubscribe(m) => {
+                self.unsubscribe(m);
+                Flow::Continue
+            }
+            Message::Register(m) => {
+                self.register(m);
+                Flow::Continue
+            }
+            Message::Unregister(m) => {
+                self.unregister(m);
+                Flow::Continue
+            }
+            Message::Call(m) => self.call(m),
+            Message::Yield(m) => match dealer::yield_(&joined.peer, m) {
+                Ok(()) => Flow::Continue,
+                Err(why) => self.protocol_violation(&why),
+            },
+            Message::Error(m) if m.request_type == MessageType::Invocation => {
+                match dealer::invocation_error(&joined.peer, m) {
+                    Ok(()) => Flow::Continue,
+                    Err(why) => self.protocol_violation(&why),
+                }
+            }
+            // Acknowledged event delivery is not offered: nothing to do with an ack.
+            Message::EventReceived(_) => Flow::Continue,
+            other => self.protocol_violation(&format!(
+                "{} is not a message a client may send in an established session",
+                other.message_type()
+            )),
+        }
+    }
+
+    fn goodbye(&mut self) -> Flow {
+        let we_started = self
+            .joined
+            .as_ref()
+            .is_some_and(|j| j.peer.goodbye_sent.load(Ordering::Acquire));
+        if we_started {
+            // The peer's GOODBYE answers ours: the session is over.
+            return self.close();
+        }
+        self.reply(&Message::Goodbye(Goodbye {
+            details: CloseDetails::default(),
+            reason: CloseReason::GoodbyeAndOut.as_str().into(),
+        }));
+        self.leave();
+        // The transport may carry a new session: wait for another HELLO.
+        self.state = State::Fresh;
+        Flow::Continue
+    }
+
+    fn error(&self, request_type: MessageType, request: Id, error: ErrorUri, message: String) {
+        self.reply(&Message::Error(ErrorMessage {
+            request_type,
+            request,
+            details: Default::default(),
+            error: error.as_str().to_owned(),
+            payload: Payload::args(vec![Value::from(message)]),
+        }));
+    }
+
+    fn publish(&mut self, m: Publish) {
+        let Some(joined) = self.joined.as_ref() else {
+            return;
+        };
+        let ack = m.options.acknowledge() == Some(true);
+        let refuse = |error: ErrorUri, message: String| {
+            if ack {
+                self.error(MessageType::Publish, m.request, error, message);
+            }
+        };
+        if let Err(e) = Uri::parse(&m.topic, self.router.config.uri_rules) {
+            return refuse(
+                ErrorUri::InvalidUri,
+                format!("invalid topic {:?}: {e}", m.topic),
+            );
+        }
+        if m.topic.starts_with("wamp.") {
+            return refuse(
+                ErrorUri::NotAuthorized,
+                "topics under wamp. are reserved for the router".into(),
+            );
+        }
+        let publication = joined.realm.broker.publish(
+            &joined.peer,
+            &m,
+            self.router.config.slow_consumer,
+            self.router.stats(),
+        );
+        if ack {
+            self.reply(&Message::Published(Published {
+                request: m.request,
+                publication,
+            }));
+        }
+    }
+
+    fn subscribe(&mut self, m: Subscribe) {
+        let policy = m
+            .options
+            .match_policy()
+            .and_then(MatchPolicy::parse)
+            .unwrap_or_default();
+        let pattern = match Pattern::parse(&m.topic, policy, self.router.config.uri_rules) {
+            Ok(p) => p,
+            Err(e) => {
+                return self.error(
+                    MessageType::Subscribe,
+                    m.request,
+                    ErrorUri::InvalidUri,
+                    format!(
+                        "invalid topic {:?} for match {}: {e}",
+                        m.topic,
+                        policy.as_str()
+                    ),
+                );
+            }
+        };
+        let (format, outbox) = (self.format, &self.outbox);
+        let Some(joined) = self.joined.as_mut() else {
+            return;
+        };
+        let request = m.request;
+        let id = joined
+            .realm
+            .broker
+            .subscribe(&joined.peer, pattern, |subscription| {
+                let reply = Message::Subscribed(Subscribed {
+                    request,
+                    subscription,
+                });
+                if let Ok(frame) = encode(&reply, format)
+                    && outbox.push(frame).is_err()
+                {
+                    outbox.kill(crate::outbox::KillReason::SlowConsumer);
+                }
+            });
+        joined.subscriptions.insert(id);
+    }
+
+    fn unsubscribe(&mut self, m: Unsubscribe) {
+        let Some(joined) = self.joined.as_mut() else {
+            return;
+        };
+        let known = joined.subscriptions.remove(&m.subscription);
+        if known
+            && joined
+                .realm
+                .broker
+                .unsubscribe(joined.peer.id(), m.subscription)
+                .is_ok()
+        {
+            self.reply(&Message::Unsubscribed(Unsubscribed {
+                request: Some(m.request),
+                details: None,
+            }));
+        } else {
+            self.error(
+                MessageType::Unsubscribe,
+                m.request,
+                ErrorUri::NoSuchSubscription,
+                format!("this session has no subscription {}", m.subscription),
+            );
+        }
+    }
+
+    fn register(&mut self, m: Register) {
+        let policy = m
+            .options
+            .match_policy()
+            .and_then(MatchPolicy::parse)
+            .unwrap_or_default();
+        let invoke = m
+            .options
+            .invoke()
+            .and_then(InvokePolicy::parse)
+            .unwrap_or_default();
+        let pattern = match Pattern::parse(&m.procedure, policy, self.router.config.uri_rules) {
+            Ok(p) => p,
+            Err(e) => {
+                return self.error(
+                    MessageType::Register,
+                    m.request,
+                    ErrorUri::InvalidUri,
+                    format!(
+                        "invalid procedure {:?} for match {}: {e}",
+                        m.procedure,
+                        policy.as_str()
+                    ),
+                );
+            }
+        };
+        if m.procedure.starts_with("wamp.") {
+            return self.error(
+                MessageType::Register,
+                m.request,
+                ErrorUri::NotAuthorized,
+                "procedures under wamp. are reserved for the router".into(),
+            );
+        }
+        let (format, outbox) = (self.format, &self.outbox);
+        let Some(joined) = self.joined.as_mut() else {
+            return;
+        };
+        let request = m.request;
+        let result = joined
+            .realm
+            .dealer
+            .register(&joined.peer, pattern, invoke, |registration| {
+                let reply = Message::Registered(Registered {
+                    request,
+                    registration,
+                });
+                if let Ok(frame) = encode(&reply, format)
+                    && outbox.push(frame).is_err()
+                {
+                    outbox.kill(crate::outbox::KillReason::SlowConsumer);
+                }
+            });
+        match result {
+            Ok(id) => {
+                joined.registrations.insert(id);
+            }
+            Err(RegisterError::AlreadyExists) => self.error(
+                MessageType::Register,
+                m.request,
+                ErrorUri::ProcedureAlreadyExists,
+                format!("{:?} is already registered", m.procedure),
+            ),
+        }
+    }
+
+    fn unregister(&mut self, m: Unregister) {
+        let Some(joined) = self.joined.as_mut() else {
+            return;
+        };
+        let known = joined.registrations.remove(&m.registration);
+        if known
+            && joined
+                .realm
+                .dealer
+                .unregister(joined.peer.id(), m.registration)
+                .is_ok()
+        {
+            self.reply(&Message::Unregistered(Unregistered {
+                request: Some(m.request),
+                details: None,
+            }));
+        } else {
+            self.error(
+                MessageType::Unregister,
+                m.request,
+                ErrorUri::NoSuchRegistration,
+                format!("this session has no registration {}", m.registration),
+            );
+        }
+    }
+
+    fn call(&mut self, m: Call) -> Flow {
+        let Some(joined) = self.joined.as_ref() else {
+            return Flow::Continue;
+        };
+        if joined.peer.calls.lock().contains_key(&m.request) {
+            return self
+                .protocol_violation(&format!("CALL request id {} is already in use", m.request));
+        }
+        if let Err(e) = Uri::parse(&m.procedure, self.router.config.uri_rules) {
+            self.error(
+                MessageType::Call,
+                m.request,
+                ErrorUri::InvalidUri,
+                format!("invalid procedure {:?}: {e}", m.procedure),
+            );
+            return Flow::Continue;
+        }
+        dealer::call(&joined.realm.dealer, &joined.peer, m);
+        Flow::Continue
+    }
+
+    /// Leaves the realm: nothing of this session remains, and its calls are answered.
+    fn leave(&mut self) {
+        let Some(joined) = self.joined.take() else {
+            return;
+        };
+        let peer = &joined.peer;
+        peer.gone.store(true, Ordering::Release);
+        for id in &joined.subscriptions {
+            let _ = joined.realm.broker.unsubscribe(peer.id(), *id);
+        }
+        for id in &joined.registrations {
+            let _ = joined.realm.dealer.unregister(peer.id(), *id);
+        }
+        dealer::callee_left(peer);
+        dealer::caller_left(peer);
+        joined.realm.leave(peer.id());
+        self.router.remove_session(peer.id());
+        tracing::debug!(session = %peer.id(), realm = %joined.realm.name, "session left");
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
