@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use rand::RngExt;
 use switchboard_proto::ids::random_id;
 use switchboard_proto::message::{
-    Call, CallResult, ErrorMessage, Interrupt, Invocation, Message, Yield,
+    Call, CallResult, Cancel, ErrorMessage, Interrupt, Invocation, Message, Yield,
 };
 use switchboard_proto::names::{ErrorUri, Feature, MessageType, Role};
 use switchboard_proto::options::{InterruptOptions, InvocationDetails, ResultDetails};
@@ -24,6 +24,8 @@ use switchboard_proto::{Id, Payload, Value, encode};
 
 use crate::matching::PatternIndex;
 use crate::peer::{CallRoute, Peer, PendingInvocation};
+use crate::realm::Realm;
+use crate::router::Router;
 
 /// How a shared registration picks a callee (wamp-spec §5.8).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -75,6 +77,8 @@ pub struct Registration {
     pub pattern: Pattern,
     /// How a callee is chosen.
     pub invoke: InvokePolicy,
+    /// Options of the first REGISTER (`disclose_caller`, `forward_timeout`).
+    pub options: RegistrationOptions,
     callees: ArcSwap<Vec<Arc<Peer>>>,
     next: AtomicUsize,
 }
@@ -99,6 +103,15 @@ impl Registration {
         };
         callees.get(i).cloned()
     }
+}
+
+/// REGISTER options that shape every invocation of a registration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegistrationOptions {
+    /// Disclose the caller in every INVOCATION.
+    pub disclose_caller: bool,
+    /// Let the callee enforce `timeout` instead of the dealer.
+    pub forward_timeout: bool,
 }
 
 /// Why a REGISTER failed.
@@ -132,6 +145,7 @@ impl Dealer {
         peer: &Arc<Peer>,
         pattern: Pattern,
         invoke: InvokePolicy,
+        options: RegistrationOptions,
         announce: impl FnOnce(Id),
     ) -> Result<Id, RegisterError> {
         let _w = self.write.lock();
@@ -150,6 +164,7 @@ impl Dealer {
                     id: self.fresh_id(),
                     pattern: pattern.clone(),
                     invoke,
+                    options,
                     callees: ArcSwap::from_pointee(Vec::new()),
                     next: AtomicUsize::new(0),
                 });
@@ -274,10 +289,43 @@ fn frame_for(peer: &Peer, msg: &Message) -> Result<Bytes, ErrorUri> {
     Ok(frame)
 }
 
-/// Routes a CALL from `caller`. Errors go back to the caller; nothing blocks.
-pub(crate) fn call(dealer: &Dealer, caller: &Arc<Peer>, call: Call) {
+fn copy_ppt(from: &switchboard_proto::Dict, to: &mut switchboard_proto::Dict) {
+    for key in ["ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid"] {
+        if let Some(v) = from.get(key) {
+            to.insert(key.into(), v.clone());
+        }
+    }
+}
+
+/// Whether the callee can be interrupted (announced `call_canceling`).
+fn cancelable(callee: &Peer) -> bool {
+    callee.roles.has(Role::Callee, Feature::CallCanceling)
+}
+
+/// Whether the callee may be sent progressive results requests (PCR needs canceling too).
+fn takes_progress(callee: &Peer) -> bool {
+    cancelable(callee)
+        && callee
+            .roles
+            .has(Role::Callee, Feature::ProgressiveCallResults)
+}
+
+fn interrupt(callee: &Peer, invocation: Id, mode: &'static str, reason: ErrorUri) {
+    let msg = Message::Interrupt(Interrupt {
+        request: invocation,
+        options: InterruptOptions::default()
+            .with("mode", mode)
+            .with("reason", reason.as_str()),
+    });
+    if let Ok(frame) = encode(&msg, callee.format) {
+        let _ = callee.try_push(frame);
+    }
+}
+
+/// Routes a new CALL from `caller`. Errors go back to the caller; nothing blocks.
+pub(crate) fn call(router: &Router, realm: &Realm, caller: &Arc<Peer>, call: Call) {
     let request = call.request;
-    let Some(reg) = dealer.lookup(&call.procedure) else {
+    let Some(reg) = realm.dealer.lookup(&call.procedure) else {
         send(
             caller,
             &call_error(request, ErrorUri::NoSuchProcedure.as_str(), None),
@@ -291,14 +339,46 @@ pub(crate) fn call(dealer: &Dealer, caller: &Arc<Peer>, call: Call) {
         );
         return;
     };
+    let progressive_input = call.options.progress() == Some(true);
+    if progressive_input
+        && !(cancelable(&callee)
+            && callee
+                .roles
+                .has(Role::Callee, Feature::ProgressiveCallInvocations))
+    {
+        send(
+            caller,
+            &call_error(
+                request,
+                ErrorUri::FeatureNotSupported.as_str(),
+                Some("the callee does not support progressive call invocations".into()),
+            ),
+        );
+        return;
+    }
     let mut details = InvocationDetails::default();
     if reg.pattern.policy() != MatchPolicy::Exact {
         details.insert("procedure".into(), Value::from(call.procedure.as_str()));
     }
-    for key in ["ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid"] {
-        if let Some(v) = call.options.get(key) {
-            details.insert(key.into(), v.clone());
+    if call.options.disclose_me() == Some(true) || reg.options.disclose_caller {
+        let who = &caller.identity;
+        details.insert("caller".into(), Value::from(who.session));
+        details.insert("caller_authid".into(), Value::from(&*who.authid));
+        details.insert("caller_authrole".into(), Value::from(&*who.authrole));
+    }
+    let receive_progress = call.options.receive_progress() == Some(true) && takes_progress(&callee);
+    if receive_progress {
+        details.insert("receive_progress".into(), Value::Bool(true));
+    }
+    copy_ppt(&call.options, &mut details);
+    let timeout = realm.settings.effective_timeout(call.options.timeout());
+    let mut deadline = None;
+    match timeout {
+        Some(t) if reg.options.forward_timeout => {
+            details.insert("timeout".into(), Value::from(t.as_millis() as u64));
         }
+        Some(t) => deadline = Some(router.clock().now() + t),
+        None => {}
     }
     // Reserve the invocation id and the pending entry before anything can answer it.
     let invocation = {
@@ -310,14 +390,23 @@ pub(crate) fn call(dealer: &Dealer, caller: &Arc<Peer>, call: Call) {
             PendingInvocation {
                 caller: Arc::clone(caller),
                 call_request: request,
+                receive_progress,
+                timeout: if deadline.is_some() { timeout } else { None },
+                deadline,
+                killing: false,
+                frozen: progressive_input.then(|| details.clone()),
             },
         );
         id
     };
+    let mut first = details;
+    if progressive_input {
+        first.insert("progress".into(), Value::Bool(true));
+    }
     let msg = Message::Invocation(Invocation {
         request: invocation,
         registration: reg.id,
-        details,
+        details: first,
         payload: call.payload,
     });
     let withdraw = |error: ErrorUri, text: &str| {
@@ -342,23 +431,171 @@ pub(crate) fn call(dealer: &Dealer, caller: &Arc<Peer>, call: Call) {
             );
         }
     };
-    if caller
-        .calls
-        .lock()
-        .insert(
-            request,
-            CallRoute {
-                callee: Arc::clone(&callee),
-                invocation,
-            },
-        )
-        .is_some()
-    {
-        tracing::debug!(session = %caller.id(), "call request id reused while pending");
-    }
+    caller.calls.lock().insert(
+        request,
+        CallRoute {
+            callee: Arc::clone(&callee),
+            invocation,
+            registration: reg.id,
+            streaming_input: progressive_input,
+        },
+    );
     if callee.try_push(frame).is_err() {
         caller.calls.lock().remove(&request);
         withdraw(ErrorUri::Unavailable, "the callee's queue is full");
+        return;
+    }
+    if let Some(at) = deadline {
+        router.add_timeout(at, callee.id(), invocation);
+    }
+}
+
+/// A further CALL chunk of a progressive call invocation (same request id as the first).
+pub(crate) fn continue_call(caller: &Arc<Peer>, call: Call) {
+    let more = call.options.progress() == Some(true);
+    let (callee, invocation, registration) = {
+        let mut calls = caller.calls.lock();
+        let Some(route) = calls.get_mut(&call.request) else {
+            return; // the call already ended: discard silently (wamp-spec §5.2)
+        };
+        route.streaming_input = more;
+        (
+            Arc::clone(&route.callee),
+            route.invocation,
+            route.registration,
+        )
+    };
+    let details = {
+        let state = callee.callee.lock();
+        let Some(pending) = state.pending.get(&invocation) else {
+            return;
+        };
+        pending.frozen.clone().unwrap_or_default()
+    };
+    let mut details = details;
+    if more {
+        details.insert("progress".into(), Value::Bool(true));
+    }
+    let msg = Message::Invocation(Invocation {
+        request: invocation,
+        registration,
+        details,
+        payload: call.payload,
+    });
+    match frame_for(&callee, &msg) {
+        Ok(frame) => {
+            if callee.try_push(frame).is_err() {
+                fail_call(
+                    caller,
+                    call.request,
+                    ErrorUri::Unavailable,
+                    "the callee's queue is full",
+                );
+            }
+        }
+        Err(e) => fail_call(
+            caller,
+            call.request,
+            e,
+            "a call chunk cannot be delivered to the callee",
+        ),
+    }
+}
+
+/// Ends a call from the dealer's side: the caller gets `error`, the callee an INTERRUPT if it
+/// can take one.
+fn fail_call(caller: &Arc<Peer>, request: Id, error: ErrorUri, text: &str) {
+    let Some(route) = caller.calls.lock().remove(&request) else {
+        return;
+    };
+    if route
+        .callee
+        .callee
+        .lock()
+        .pending
+        .remove(&route.invocation)
+        .is_some()
+        && cancelable(&route.callee)
+    {
+        interrupt(&route.callee, route.invocation, "killnowait", error);
+    }
+    send(
+        caller,
+        &call_error(request, error.as_str(), Some(text.to_owned())),
+    );
+}
+
+/// CANCEL from a caller (wamp-spec §5.4). Unknown or finished calls are ignored.
+pub(crate) fn cancel(caller: &Arc<Peer>, m: Cancel) {
+    let mode = match m.options.mode() {
+        Some("skip") => "skip",
+        Some("kill") => "kill",
+        _ => "killnowait",
+    };
+    let route = {
+        let calls = caller.calls.lock();
+        match calls.get(&m.request) {
+            Some(r) => (Arc::clone(&r.callee), r.invocation),
+            None => return,
+        }
+    };
+    let (callee, invocation) = route;
+    let mode = if cancelable(&callee) { mode } else { "skip" };
+    if mode == "kill" {
+        let mut state = callee.callee.lock();
+        match state.pending.get_mut(&invocation) {
+            Some(p) if !p.killing => p.killing = true,
+            _ => return,
+        }
+        drop(state);
+        // The callee's answer (usually ERROR canceled) goes to the caller when it comes.
+        interrupt(&callee, invocation, "kill", ErrorUri::Canceled);
+        return;
+    }
+    caller.calls.lock().remove(&m.request);
+    let was_pending = callee.callee.lock().pending.remove(&invocation).is_some();
+    if !was_pending {
+        return;
+    }
+    if mode == "killnowait" {
+        interrupt(&callee, invocation, "killnowait", ErrorUri::Canceled);
+    }
+    send(
+        caller,
+        &call_error(
+            m.request,
+            ErrorUri::Canceled.as_str(),
+            Some("canceled by the caller".into()),
+        ),
+    );
+}
+
+/// A dealer timeout fired for `invocation` of `callee` (if it is still pending and its
+/// deadline is `at`).
+pub(crate) fn timed_out(callee: &Arc<Peer>, invocation: Id, at: std::time::Instant) {
+    let pending = {
+        let mut state = callee.callee.lock();
+        match state.pending.get(&invocation) {
+            Some(p) if p.deadline == Some(at) => state.pending.remove(&invocation),
+            _ => None,
+        }
+    };
+    let Some(p) = pending else {
+        return;
+    };
+    p.caller.calls.lock().remove(&p.call_request);
+    if cancelable(callee) {
+        interrupt(callee, invocation, "killnowait", ErrorUri::Timeout);
+    }
+    if !p.caller.is_gone() {
+        send(
+            &p.caller,
+            &call_error(
+                p.call_request,
+                ErrorUri::Timeout.as_str(),
+                Some("the call timed out".into()),
+            ),
+        );
     }
 }
 
@@ -373,28 +610,51 @@ fn unknown_invocation(callee: &Peer, id: Id) -> Result<(), String> {
     }
 }
 
-/// Handles a YIELD: forwards the result to the caller.
-pub(crate) fn yield_(callee: &Arc<Peer>, y: Yield) -> Result<(), String> {
-    let Some(pending) = callee.callee.lock().pending.remove(&y.request) else {
-        return unknown_invocation(callee, y.request);
+/// Handles a YIELD: forwards the (progressive or final) result to the caller.
+pub(crate) fn yield_(router: &Router, callee: &Arc<Peer>, y: Yield) -> Result<(), String> {
+    let progress = y.options.progress() == Some(true);
+    let (caller, call_request, forward) = {
+        let mut state = callee.callee.lock();
+        let Some(pending) = state.pending.get_mut(&y.request) else {
+            drop(state);
+            return unknown_invocation(callee, y.request);
+        };
+        if progress {
+            // Per-gap timeout: the clock restarts with every progressive result.
+            if let Some(t) = pending.timeout {
+                let at = router.clock().now() + t;
+                pending.deadline = Some(at);
+                router.add_timeout(at, callee.id(), y.request);
+            }
+            (
+                Arc::clone(&pending.caller),
+                pending.call_request,
+                pending.receive_progress,
+            )
+        } else {
+            let Some(p) = state.pending.remove(&y.request) else {
+                return Ok(());
+            };
+            (p.caller, p.call_request, true)
+        }
     };
-    let caller = pending.caller;
-    caller.calls.lock().remove(&pending.call_request);
-    if caller.is_gone() {
+    if !progress {
+        caller.calls.lock().remove(&call_request);
+    }
+    if !forward || caller.is_gone() {
         return Ok(());
     }
     let mut details = ResultDetails::default();
-    for key in ["ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid"] {
-        if let Some(v) = y.options.get(key) {
-            details.insert(key.into(), v.clone());
-        }
+    if progress {
+        details.insert("progress".into(), Value::Bool(true));
     }
+    copy_ppt(&y.options, &mut details);
     let msg = Message::Result(CallResult {
-        request: pending.call_request,
+        request: call_request,
         details,
         payload: y.payload,
     });
-    deliver_or_fail(&caller, pending.call_request, &msg);
+    deliver_or_fail(&caller, call_request, &msg);
     Ok(())
 }
 
@@ -408,11 +668,15 @@ pub(crate) fn invocation_error(callee: &Arc<Peer>, e: ErrorMessage) -> Result<()
     if caller.is_gone() {
         return Ok(());
     }
+    let error = match ErrorUri::parse_lenient(&e.error) {
+        Some(ErrorUri::Canceled) => ErrorUri::Canceled.as_str().to_owned(),
+        _ => e.error,
+    };
     let msg = Message::Error(ErrorMessage {
         request_type: MessageType::Call,
         request: pending.call_request,
         details: e.details,
-        error: e.error,
+        error,
         payload: e.payload,
     });
     deliver_or_fail(&caller, pending.call_request, &msg);
@@ -448,19 +712,13 @@ pub(crate) fn caller_left(caller: &Peer) {
     let routes: Vec<_> = caller.calls.lock().drain().collect();
     for (_, route) in routes {
         let removed = route.callee.callee.lock().pending.remove(&route.invocation);
-        if removed.is_some()
-            && !route.callee.is_gone()
-            && route.callee.roles.has(Role::Callee, Feature::CallCanceling)
-        {
-            let msg = Message::Interrupt(Interrupt {
-                request: route.invocation,
-                options: InterruptOptions::default()
-                    .with("mode", "killnowait")
-                    .with("reason", ErrorUri::Canceled.as_str()),
-            });
-            if let Ok(frame) = encode(&msg, route.callee.format) {
-                let _ = route.callee.try_push(frame);
-            }
+        if removed.is_some() && !route.callee.is_gone() && cancelable(&route.callee) {
+            interrupt(
+                &route.callee,
+                route.invocation,
+                "killnowait",
+                ErrorUri::Canceled,
+            );
         }
     }
 }

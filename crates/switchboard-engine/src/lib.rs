@@ -5,6 +5,7 @@
 //! in. Many sessions can be stepped in one thread, which is how the engine tests run.
 
 pub mod broker;
+pub mod clock;
 pub mod dealer;
 pub mod features;
 pub mod matching;
@@ -16,6 +17,8 @@ pub mod session;
 pub mod stats;
 
 pub use broker::SlowConsumerPolicy;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use outbox::{KillReason, Outbox, Overflow};
+pub use realm::RealmSettings;
 pub use router::{EngineConfig, Router};
 pub use session::{Flow, Session};

@@ -100,6 +100,16 @@ pub(crate) struct PendingInvocation {
     pub caller: Arc<Peer>,
     /// The CALL's request id.
     pub call_request: Id,
+    /// The caller asked for progressive results and the callee can give them.
+    pub receive_progress: bool,
+    /// The dealer-enforced timeout between results, if any.
+    pub timeout: Option<std::time::Duration>,
+    /// When the dealer gives up waiting.
+    pub deadline: Option<std::time::Instant>,
+    /// A CANCEL in `kill` mode was passed on; the callee's answer ends the call.
+    pub killing: bool,
+    /// The first INVOCATION's details, repeated on every chunk of a progressive invocation.
+    pub frozen: Option<switchboard_proto::options::InvocationDetails>,
 }
 
 /// The callee side of a session: invocations it owes an answer to.
@@ -115,6 +125,9 @@ pub(crate) struct CalleeState {
 pub(crate) struct CallRoute {
     pub callee: Arc<Peer>,
     pub invocation: Id,
+    pub registration: Id,
+    /// The caller is still sending progressive CALL chunks.
+    pub streaming_input: bool,
 }
 
 /// The shared handle of an established session.

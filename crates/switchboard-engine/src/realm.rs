@@ -1,6 +1,7 @@
 //! A realm: a routing namespace with its own sessions, broker and dealer.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use switchboard_proto::Id;
 
@@ -8,11 +9,35 @@ use crate::broker::Broker;
 use crate::dealer::Dealer;
 use crate::peer::Peer;
 
+/// Per-realm settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RealmSettings {
+    /// Timeout for calls that do not ask for one.
+    pub call_timeout_default: Option<Duration>,
+    /// The longest timeout a call may ask for (longer ones are cut to it).
+    pub call_timeout_max: Option<Duration>,
+}
+
+impl RealmSettings {
+    /// The timeout the dealer enforces for a CALL whose `timeout` option is `asked` (ms; 0 or
+    /// absent means none asked).
+    pub fn effective_timeout(&self, asked: Option<u64>) -> Option<Duration> {
+        let asked = asked.filter(|ms| *ms > 0).map(Duration::from_millis);
+        let t = asked.or(self.call_timeout_default)?;
+        Some(match self.call_timeout_max {
+            Some(max) => t.min(max),
+            None => t,
+        })
+    }
+}
+
 /// One realm.
 #[derive(Debug)]
 pub struct Realm {
     /// The realm's URI.
     pub name: Arc<str>,
+    /// Its settings.
+    pub settings: RealmSettings,
     /// Subscriptions.
     pub broker: Broker,
     /// Registrations.
@@ -22,9 +47,10 @@ pub struct Realm {
 
 impl Realm {
     /// An empty realm.
-    pub fn new(name: &str) -> Realm {
+    pub fn new(name: &str, settings: RealmSettings) -> Realm {
         Realm {
             name: Arc::from(name),
+            settings,
             broker: Broker::default(),
             dealer: Dealer::default(),
             sessions: papaya::HashMap::new(),

@@ -1,7 +1,12 @@
 //! The router: realms, the session registry and engine-wide settings.
 
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use parking_lot::Mutex;
 
 use switchboard_proto::ids::random_id;
 use switchboard_proto::message::{Goodbye, Message};
@@ -10,10 +15,11 @@ use switchboard_proto::uri::UriRules;
 use switchboard_proto::{Format, Id};
 
 use crate::broker::SlowConsumerPolicy;
+use crate::clock::{Clock, SystemClock};
 use crate::dealer;
 use crate::outbox::Outbox;
 use crate::peer::Peer;
-use crate::realm::Realm;
+use crate::realm::{Realm, RealmSettings};
 use crate::session::Session;
 use crate::stats::Stats;
 
@@ -32,6 +38,10 @@ pub struct EngineConfig {
     pub slow_consumer: SlowConsumerPolicy,
     /// `agent` sent in WELCOME.
     pub agent: String,
+    /// Settings of realms not listed in `realm_settings` (also realms created on first use).
+    pub default_realm_settings: RealmSettings,
+    /// Settings per realm name.
+    pub realm_settings: BTreeMap<String, RealmSettings>,
 }
 
 impl Default for EngineConfig {
@@ -44,13 +54,19 @@ impl Default for EngineConfig {
             uri_rules: UriRules::Loose,
             slow_consumer: SlowConsumerPolicy::Close,
             agent: concat!("Switchboard/", env!("CARGO_PKG_VERSION")).into(),
+            default_realm_settings: RealmSettings::default(),
+            realm_settings: BTreeMap::new(),
         }
     }
 }
 
+/// A dealer timer: when, which callee session, which invocation.
+type Timer = Reverse<(Instant, Id, Id)>;
+
 /// A WAMP router: all state shared by the connections it serves.
-#[derive(Debug)]
 pub struct Router {
+    clock: Arc<dyn Clock>,
+    timeouts: Mutex<BinaryHeap<Timer>>,
     pub(crate) config: EngineConfig,
     realms: papaya::HashMap<Arc<str>, Arc<Realm>>,
     sessions: papaya::HashMap<Id, Arc<Peer>>,
@@ -59,15 +75,23 @@ pub struct Router {
 }
 
 impl Router {
-    /// A router with the configured realms.
+    /// A router with the configured realms, on the system clock.
     pub fn new(config: EngineConfig) -> Arc<Router> {
+        Router::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// A router whose time comes from `clock` (tests step a [`crate::clock::ManualClock`]).
+    pub fn with_clock(config: EngineConfig, clock: Arc<dyn Clock>) -> Arc<Router> {
         let realms = papaya::HashMap::new();
         for name in &config.realms {
+            let realm = Realm::new(name, config.settings_for(name));
             realms
                 .pin()
-                .insert(Arc::from(name.as_str()), Arc::new(Realm::new(name)));
+                .insert(Arc::from(name.as_str()), Arc::new(realm));
         }
         Arc::new(Router {
+            clock,
+            timeouts: Mutex::new(BinaryHeap::new()),
             config,
             realms,
             sessions: papaya::HashMap::new(),
@@ -143,7 +167,7 @@ impl Router {
         let realms = self.realms.pin();
         let realm = realms.get_or_insert_with(Arc::from(name), || {
             tracing::info!(realm = name, "created realm on first use");
-            Arc::new(Realm::new(name))
+            Arc::new(Realm::new(name, self.config.settings_for(name)))
         });
         Some(Arc::clone(realm))
     }
@@ -165,5 +189,58 @@ impl Router {
 
     pub(crate) fn remove_session(&self, id: Id) {
         self.sessions.pin().remove(&id);
+    }
+
+    /// The injected clock.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    pub(crate) fn add_timeout(&self, at: Instant, callee: Id, invocation: Id) {
+        self.timeouts.lock().push(Reverse((at, callee, invocation)));
+    }
+
+    /// When the next dealer timeout is due, if any is set.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timeouts.lock().peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Fires every dealer timeout that is due by the clock: the caller gets
+    /// `wamp.error.timeout`, the callee an INTERRUPT if it supports canceling.
+    pub fn expire_timeouts(&self) {
+        let now = self.clock.now();
+        loop {
+            let due = {
+                let mut heap = self.timeouts.lock();
+                match heap.peek() {
+                    Some(Reverse((at, _, _))) if *at <= now => heap.pop(),
+                    _ => None,
+                }
+            };
+            let Some(Reverse((at, callee, invocation))) = due else {
+                break;
+            };
+            if let Some(peer) = self.sessions.pin().get(&callee) {
+                dealer::timed_out(peer, invocation, at);
+            }
+        }
+    }
+}
+
+impl EngineConfig {
+    fn settings_for(&self, realm: &str) -> RealmSettings {
+        self.realm_settings
+            .get(realm)
+            .cloned()
+            .unwrap_or_else(|| self.default_realm_settings.clone())
+    }
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("realms", &self.realm_names())
+            .field("sessions", &self.session_count())
+            .finish_non_exhaustive()
     }
 }

@@ -12,12 +12,12 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use switchboard_proto::ids::RequestIdChecker;
 use switchboard_proto::message::*;
-use switchboard_proto::names::{CloseReason, ErrorUri, MessageType};
+use switchboard_proto::names::{CloseReason, ErrorUri, Feature, MessageType, Role};
 use switchboard_proto::options::{CloseDetails, WelcomeDetails};
 use switchboard_proto::uri::{MatchPolicy, Pattern, Uri};
 use switchboard_proto::{Format, Id, Payload, Value, decode, encode};
 
-use crate::dealer::{self, InvokePolicy, RegisterError};
+use crate::dealer::{self, InvokePolicy, RegisterError, RegistrationOptions};
 use crate::features;
 use crate::outbox::Outbox;
 use crate::peer::{ClientRoles, Identity, Peer};
@@ -50,6 +50,9 @@ struct Joined {
     subscriptions: HashSet<Id>,
     registrations: HashSet<Id>,
     request_ids: RequestIdChecker,
+    /// The session started a progressive call invocation at some point: a CALL with an old
+    /// request id may be a late chunk of a finished one and is discarded, not a violation.
+    streamed_calls: bool,
 }
 
 /// The session state machine of one connection.
@@ -245,6 +248,7 @@ impl Session {
             subscriptions: HashSet::new(),
             registrations: HashSet::new(),
             request_ids,
+            streamed_calls: false,
         });
         self.state = State::Established;
         Flow::Continue
@@ -254,6 +258,45 @@ impl Session {
         let Some(joined) = self.joined.as_mut() else {
             return self.protocol_violation("no session");
         };
+        if let Message::Call(call) = &msg {
+            let streaming = joined
+                .peer
+                .calls
+                .lock()
+                .get(&call.request)
+                .map(|r| r.streaming_input);
+            match streaming {
+                Some(true) => {
+                    let Message::Call(call) = msg else {
+                        return Flow::Continue;
+                    };
+                    dealer::continue_call(&joined.peer, call);
+                    return Flow::Continue;
+                }
+                Some(false) => {
+                    return self.protocol_violation(&format!(
+                        "CALL request id {} is already in use",
+                        call.request
+                    ));
+                }
+                None if joined.streamed_calls && call.request < joined.request_ids.expected() => {
+                    // A late chunk of a progressive call that already ended (wamp-spec §5.2).
+                    return Flow::Continue;
+                }
+                None => {
+                    if call.options.progress() == Some(true) {
+                        if !joined
+                            .peer
+                            .roles
+                            .has(Role::Caller, Feature::ProgressiveCallInvocations)
+                        {
+                            return self.protocol_violation("CALL with progress, but the caller did not announce progressive_call_invocations");
+                        }
+                        joined.streamed_calls = true;
+                    }
+                }
+            }
+        }
         if let Some(id) = msg.new_request_id()
             && let Err(e) = joined.request_ids.check(id)
         {
@@ -283,7 +326,11 @@ impl Session {
                 Flow::Continue
             }
             Message::Call(m) => self.call(m),
-            Message::Yield(m) => match dealer::yield_(&joined.peer, m) {
+            Message::Cancel(m) => {
+                dealer::cancel(&joined.peer, m);
+                Flow::Continue
+            }
+            Message::Yield(m) => match dealer::yield_(&self.router, &joined.peer, m) {
                 Ok(()) => Flow::Continue,
                 Err(why) => self.protocol_violation(&why),
             },
@@ -470,25 +517,30 @@ impl Session {
                 "procedures under wamp. are reserved for the router".into(),
             );
         }
+        let options = RegistrationOptions {
+            disclose_caller: m.options.disclose_caller() == Some(true),
+            forward_timeout: m.options.forward_timeout() == Some(true),
+        };
         let (format, outbox) = (self.format, &self.outbox);
         let Some(joined) = self.joined.as_mut() else {
             return;
         };
         let request = m.request;
-        let result = joined
-            .realm
-            .dealer
-            .register(&joined.peer, pattern, invoke, |registration| {
-                let reply = Message::Registered(Registered {
-                    request,
-                    registration,
+        let result =
+            joined
+                .realm
+                .dealer
+                .register(&joined.peer, pattern, invoke, options, |registration| {
+                    let reply = Message::Registered(Registered {
+                        request,
+                        registration,
+                    });
+                    if let Ok(frame) = encode(&reply, format)
+                        && outbox.push(frame).is_err()
+                    {
+                        outbox.kill(crate::outbox::KillReason::SlowConsumer);
+                    }
                 });
-                if let Ok(frame) = encode(&reply, format)
-                    && outbox.push(frame).is_err()
-                {
-                    outbox.kill(crate::outbox::KillReason::SlowConsumer);
-                }
-            });
         match result {
             Ok(id) => {
                 joined.registrations.insert(id);
@@ -545,7 +597,7 @@ impl Session {
             );
             return Flow::Continue;
         }
-        dealer::call(&joined.realm.dealer, &joined.peer, m);
+        dealer::call(&self.router, &joined.realm, &joined.peer, m);
         Flow::Continue
     }
 
