@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use switchboard_router::config::{Config, ConfigError, DEFAULT_TOML};
+use switchboard_router::server::{Server, shutdown_signal};
 use tracing_subscriber::EnvFilter;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -153,9 +154,11 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
 /// `banner(&config, config_path, &bound_addrs)` with the addresses actually bound (port 0
 /// resolved), flushes stdout, and serves until shutdown.
 async fn run_router(config: Config, config_path: Option<&Path>) -> anyhow::Result<()> {
-    let bound: Vec<SocketAddr> = config.listen.iter().map(|l| l.bind).collect();
-    print_stdout(&banner(&config, config_path, &bound))?;
-    bail!("router not implemented yet")
+    let server = Server::bind(&config).await?;
+    print_stdout(&banner(&config, config_path, server.local_addrs()))?;
+    server.run_until(shutdown_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// The startup banner. Test harnesses parse the `ws://HOST:PORT/PATH` and `rs://HOST:PORT`

@@ -1,0 +1,403 @@
+//! The running router: listeners, one task per connection, bounded outbound queues drained by
+//! a batching writer, graceful shutdown.
+//!
+//! Each connection has a reader loop that feeds the engine's [`Session`] and a writer task that
+//! takes everything queued (up to a batch) and writes it with one flush (ARCHITECTURE.md,
+//! decision 6). The queue between them is bounded in messages and in bytes; the engine is told
+//! when it is full and applies the slow-consumer policy (decision 5).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use switchboard_engine::{
+    EngineConfig, Flow, KillReason, Outbox, Overflow, Router, SlowConsumerPolicy,
+};
+use switchboard_proto::message::{Goodbye, Message};
+use switchboard_proto::names::CloseReason;
+use switchboard_proto::options::CloseDetails;
+use switchboard_proto::{Format, encode};
+use switchboard_transport::{AcceptConfig, Connection, FrameWriter};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, SlowConsumer};
+
+/// How many queued frames the writer takes per write.
+const WRITE_BATCH: usize = 256;
+
+/// How long shutdown waits for sessions to close after GOODBYE.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Errors starting the router.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A router bound to its listeners, not yet serving.
+#[derive(Debug)]
+pub struct Server {
+    router: Arc<Router>,
+    listeners: Vec<(TcpListener, Arc<AcceptConfig>)>,
+    local_addrs: Vec<SocketAddr>,
+    limits: Arc<ConnLimits>,
+}
+
+/// Per-connection limits taken from the config.
+#[derive(Debug)]
+struct ConnLimits {
+    max_message_size: usize,
+    max_connections: usize,
+    handshake_timeout: Duration,
+    queue_messages: usize,
+    queue_bytes: usize,
+    open: AtomicUsize,
+}
+
+/// The engine settings for a config.
+pub fn engine_config(config: &Config) -> EngineConfig {
+    EngineConfig {
+        realms: config.realms.iter().map(|r| r.name.to_string()).collect(),
+        auto_realms: config.router.auto_realms,
+        slow_consumer: match config.limits.slow_consumer {
+            SlowConsumer::Close => SlowConsumerPolicy::Close,
+            SlowConsumer::Drop => SlowConsumerPolicy::Drop,
+        },
+        ..EngineConfig::default()
+    }
+}
+
+impl Server {
+    /// Binds every configured listener.
+    pub async fn bind(config: &Config) -> Result<Server, ServerError> {
+        let limits = &config.limits;
+        let mut listeners = Vec::new();
+        let mut local_addrs = Vec::new();
+        for l in &config.listen {
+            let listener = TcpListener::bind(l.bind)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: l.bind,
+                    source,
+                })?;
+            let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+                addr: l.bind,
+                source,
+            })?;
+            local_addrs.push(addr);
+            let accept = AcceptConfig {
+                ws_path: l.ws_path.clone(),
+                formats: l.serializers.clone(),
+                max_message_size: limits.max_message_size.get(),
+                max_connections_reached: false,
+            };
+            listeners.push((listener, Arc::new(accept)));
+        }
+        Ok(Server {
+            router: Router::new(engine_config(config)),
+            listeners,
+            local_addrs,
+            limits: Arc::new(ConnLimits {
+                max_message_size: limits.max_message_size.get(),
+                max_connections: limits.max_sessions.get(),
+                handshake_timeout: limits.handshake_timeout,
+                queue_messages: limits.outbound_queue_messages.get(),
+                queue_bytes: limits.outbound_queue_bytes.get(),
+                open: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// The addresses actually bound (port 0 resolved), in config order.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// The engine.
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
+    }
+
+    /// Serves until `shutdown` completes; then says GOODBYE to every session and waits (a
+    /// little) for the connections to close.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        for (listener, accept) in self.listeners {
+            tasks.spawn(accept_loop(
+                listener,
+                accept,
+                Arc::clone(&self.router),
+                Arc::clone(&self.limits),
+                stop.clone(),
+            ));
+        }
+        shutdown.await;
+        tracing::info!("shutting down: telling every session goodbye");
+        self.router.shutdown();
+        stop.cancel();
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    accept: Arc<AcceptConfig>,
+    router: Arc<Router>,
+    limits: Arc<ConnLimits>,
+    stop: CancellationToken,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        let stream = tokio::select! {
+            _ = stop.cancelled() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            r = listener.accept() => r,
+        };
+        let (stream, peer) = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let full = limits.open.load(Ordering::Relaxed) >= limits.max_connections;
+        let accept = if full {
+            tracing::warn!(%peer, "connection limit ({}) reached: refusing", limits.max_connections);
+            Arc::new(AcceptConfig {
+                max_connections_reached: true,
+                ..AcceptConfig::clone(&accept)
+            })
+        } else {
+            Arc::clone(&accept)
+        };
+        let (router, limits) = (Arc::clone(&router), Arc::clone(&limits));
+        connections.spawn(async move {
+            let handshake = tokio::time::timeout(
+                limits.handshake_timeout,
+                switchboard_transport::accept(stream, &accept),
+            );
+            match handshake.await {
+                Ok(Ok(conn)) if !full => {
+                    limits.open.fetch_add(1, Ordering::Relaxed);
+                    serve(conn, router, &limits).await;
+                    limits.open.fetch_sub(1, Ordering::Relaxed);
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, "not a WAMP connection: {e}"),
+                Err(_) => tracing::debug!(%peer, "transport handshake timed out"),
+            }
+        });
+    }
+    // Let open connections finish their GOODBYE exchange.
+    while connections.join_next().await.is_some() {}
+}
+
+/// A connection's outbound queue as the engine sees it.
+#[derive(Debug)]
+struct QueueOutbox {
+    tx: mpsc::Sender<Bytes>,
+    queued_bytes: AtomicUsize,
+    max_bytes: usize,
+    closing: AtomicBool,
+    close: Notify,
+    kill: CancellationToken,
+    killed_for: parking_lot_free::Slot,
+}
+
+/// A tiny write-once slot for the kill reason (no lock needed on the hot path).
+mod parking_lot_free {
+    use std::sync::OnceLock;
+
+    use switchboard_engine::KillReason;
+
+    #[derive(Debug, Default)]
+    pub struct Slot(OnceLock<KillReason>);
+
+    impl Slot {
+        pub fn set(&self, r: KillReason) {
+            let _ = self.0.set(r);
+        }
+        pub fn get(&self) -> Option<KillReason> {
+            self.0.get().copied()
+        }
+    }
+}
+
+impl Outbox for QueueOutbox {
+    fn push(&self, frame: Bytes) -> Result<(), Overflow> {
+        let len = frame.len();
+        let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        if before + len > self.max_bytes && before > 0 {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            return Err(Overflow);
+        }
+        if self.tx.try_send(frame).is_err() {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            return Err(Overflow);
+        }
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.close.notify_one();
+    }
+
+    fn kill(&self, reason: KillReason) {
+        self.killed_for.set(reason);
+        self.kill.cancel();
+    }
+}
+
+/// Runs one WAMP connection to the end.
+async fn serve(conn: Connection, router: Arc<Router>, limits: &ConnLimits) {
+    let Connection {
+        format,
+        peer,
+        mut reader,
+        writer,
+        ..
+    } = conn;
+    let (tx, rx) = mpsc::channel(limits.queue_messages);
+    let outbox = Arc::new(QueueOutbox {
+        tx,
+        queued_bytes: AtomicUsize::new(0),
+        max_bytes: limits.queue_bytes,
+        closing: AtomicBool::new(false),
+        close: Notify::new(),
+        kill: CancellationToken::new(),
+        killed_for: Default::default(),
+    });
+    let peer_max = writer
+        .peer_max_message_size()
+        .map_or(limits.max_message_size, |m| m.min(limits.max_message_size));
+    let mut session = router.connect(outbox.clone(), format, peer_max);
+    let mut writer = tokio::spawn(write_loop(writer, rx, Arc::clone(&outbox), format));
+    let hello_deadline = tokio::time::sleep(limits.handshake_timeout);
+    tokio::pin!(hello_deadline);
+    loop {
+        tokio::select! {
+            frame = reader.next() => match frame {
+                Some(Ok(frame)) => {
+                    if session.handle_frame(&frame) == Flow::Close {
+                        break;
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(?peer, "transport error: {e}");
+                    break;
+                }
+                None => break,
+            },
+            _ = outbox.kill.cancelled() => break,
+            _ = &mut writer => {
+                // The writer ended (closed after GOODBYE/ABORT, or the socket failed).
+                session.transport_closed();
+                return;
+            }
+            _ = &mut hello_deadline, if session.id().is_none() => {
+                tracing::debug!(?peer, "no HELLO within the handshake timeout: closing");
+                break;
+            }
+        }
+    }
+    session.transport_closed();
+    drop(session);
+    outbox.close();
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut writer).await;
+    writer.abort();
+}
+
+/// Drains the queue in batches: everything available, one flush.
+async fn write_loop(
+    mut writer: FrameWriter,
+    mut rx: mpsc::Receiver<Bytes>,
+    outbox: Arc<QueueOutbox>,
+    format: Format,
+) {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    loop {
+        tokio::select! {
+            biased;
+            _ = outbox.kill.cancelled() => {
+                if let Some(reason) = outbox.killed_for.get() {
+                    let bye = Message::Goodbye(Goodbye {
+                        details: CloseDetails::default().with("message", reason.message()),
+                        reason: CloseReason::Killed.as_str().into(),
+                    });
+                    if let Ok(frame) = encode(&bye, format) {
+                        let _ = tokio::time::timeout(Duration::from_millis(500), writer.send(frame)).await;
+                    }
+                }
+                let _ = writer.close().await;
+                return;
+            }
+            n = rx.recv_many(&mut batch, WRITE_BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                let bytes: usize = batch.iter().map(Bytes::len).sum();
+                outbox.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                tokio::select! {
+                    r = writer.send_batch(&mut batch) => {
+                        if let Err(e) = r {
+                            tracing::debug!("write failed: {e}");
+                            return;
+                        }
+                    }
+                    // A killed session's socket may be full: stop writing at once.
+                    _ = outbox.kill.cancelled() => return,
+                }
+            }
+            _ = outbox.close.notified() => {}
+        }
+        if outbox.closing.load(Ordering::Acquire) && rx.is_empty() {
+            break;
+        }
+    }
+    let _ = writer.close().await;
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("cannot listen for SIGTERM: {e}");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
