@@ -4,10 +4,23 @@ use switchboard_proto::names::Feature;
 use switchboard_proto::{Dict, Value};
 
 /// Broker features announced in WELCOME.
-pub const BROKER_FEATURES: &[Feature] = &[];
+pub const BROKER_FEATURES: &[Feature] = &[
+    Feature::PublisherExclusion,
+    Feature::PublisherIdentification,
+    Feature::SubscriberBlackwhiteListing,
+    Feature::PatternBasedSubscription,
+];
 
 /// Dealer features announced in WELCOME.
-pub const DEALER_FEATURES: &[Feature] = &[];
+pub const DEALER_FEATURES: &[Feature] = &[
+    Feature::ProgressiveCallResults,
+    Feature::ProgressiveCallInvocations,
+    Feature::CallTimeout,
+    Feature::CallCanceling,
+    Feature::CallerIdentification,
+    Feature::PatternBasedRegistration,
+    Feature::SharedRegistration,
+];
 
 fn role(features: &[Feature]) -> Value {
     let flags: Dict = features

@@ -84,6 +84,10 @@ slow_consumer = "close"
 [[realm]]
 # Realm name: a WAMP URI such as "realm1" or "com.example.app".
 name = "realm1"
+# Optional, per realm: a dealer timeout (ms) for calls that set none, and the longest
+# timeout a call may ask for. Left out: no default timeout, no maximum.
+# call_timeout_default_ms = 30000
+# call_timeout_max_ms = 300000
 "#;
 
 /// Default listen address of the development setup.
@@ -264,6 +268,12 @@ impl Default for RawLimits {
 pub struct RawRealm {
     /// `name`: the realm URI. Required.
     pub name: String,
+    /// `call_timeout_default_ms`: timeout for calls that set none (absent: no timeout).
+    #[serde(default)]
+    pub call_timeout_default_ms: Option<u64>,
+    /// `call_timeout_max_ms`: the longest timeout a call may ask for (absent: no maximum).
+    #[serde(default)]
+    pub call_timeout_max_ms: Option<u64>,
 }
 
 impl RawConfig {
@@ -297,7 +307,31 @@ impl RawConfig {
                     format!("duplicate realm {name:?} (also realm[{first}])"),
                 ));
             }
-            config.realms.push(RealmConfig { name });
+            let mut realm_config = RealmConfig::new(name);
+            for (field, value, slot) in [
+                (
+                    "call_timeout_default_ms",
+                    realm.call_timeout_default_ms,
+                    &mut realm_config.call_timeout_default,
+                ),
+                (
+                    "call_timeout_max_ms",
+                    realm.call_timeout_max_ms,
+                    &mut realm_config.call_timeout_max,
+                ),
+            ] {
+                match value {
+                    Some(0) => {
+                        return Err(ConfigError::invalid(
+                            format!("realm[{i}].{field}"),
+                            "must be > 0 (leave it out for no timeout)",
+                        ));
+                    }
+                    Some(ms) => *slot = Some(Duration::from_millis(ms)),
+                    None => {}
+                }
+            }
+            config.realms.push(realm_config);
         }
         if config.realms.is_empty() && !config.router.auto_realms {
             return Err(ConfigError::invalid(
@@ -545,12 +579,20 @@ impl fmt::Display for SlowConsumer {
 pub struct RealmConfig {
     /// The realm name, a URI under the loose rules.
     pub name: Uri,
+    /// Timeout the dealer applies to calls that ask for none.
+    pub call_timeout_default: Option<Duration>,
+    /// The longest timeout a call may ask for.
+    pub call_timeout_max: Option<Duration>,
 }
 
 impl RealmConfig {
     /// A realm with default settings.
     pub fn new(name: Uri) -> RealmConfig {
-        RealmConfig { name }
+        RealmConfig {
+            name,
+            call_timeout_default: None,
+            call_timeout_max: None,
+        }
     }
 }
 
@@ -591,7 +633,7 @@ impl Config {
         // `DEV_REALM` is a valid URI (a unit test checks it); were it not, the development
         // setup would still work through `auto_realms`.
         if let Ok(name) = Uri::parse(DEV_REALM, UriRules::Loose) {
-            config.realms.push(RealmConfig { name });
+            config.realms.push(RealmConfig::new(name));
         }
         config
     }
@@ -622,7 +664,7 @@ impl Config {
         let key = format!("realm[{}].name", self.realms.len());
         let name = parse_realm_name(name, &key)?;
         if !self.realms.iter().any(|r| r.name == name) {
-            self.realms.push(RealmConfig { name });
+            self.realms.push(RealmConfig::new(name));
         }
         Ok(())
     }

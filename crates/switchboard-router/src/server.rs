@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use switchboard_engine::{
-    EngineConfig, Flow, KillReason, Outbox, Overflow, Router, SlowConsumerPolicy,
+    EngineConfig, Flow, KillReason, Outbox, Overflow, RealmSettings, Router, SlowConsumerPolicy,
 };
 use switchboard_proto::message::{Goodbye, Message};
 use switchboard_proto::names::CloseReason;
@@ -29,6 +29,9 @@ use crate::config::{Config, SlowConsumer};
 
 /// How many queued frames the writer takes per write.
 const WRITE_BATCH: usize = 256;
+
+/// How often call timeouts are checked: the resolution of dealer timeouts.
+const TIMEOUT_TICK: Duration = Duration::from_millis(10);
 
 /// How long shutdown waits for sessions to close after GOODBYE.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -71,6 +74,17 @@ struct ConnLimits {
 pub fn engine_config(config: &Config) -> EngineConfig {
     EngineConfig {
         realms: config.realms.iter().map(|r| r.name.to_string()).collect(),
+        realm_settings: config
+            .realms
+            .iter()
+            .map(|r| {
+                let settings = RealmSettings {
+                    call_timeout_default: r.call_timeout_default,
+                    call_timeout_max: r.call_timeout_max,
+                };
+                (r.name.to_string(), settings)
+            })
+            .collect(),
         auto_realms: config.router.auto_realms,
         slow_consumer: match config.limits.slow_consumer {
             SlowConsumer::Close => SlowConsumerPolicy::Close,
@@ -145,6 +159,7 @@ impl Server {
                 stop.clone(),
             ));
         }
+        tasks.spawn(expire_timeouts(Arc::clone(&self.router), stop.clone()));
         shutdown.await;
         tracing::info!("shutting down: telling every session goodbye");
         self.router.shutdown();
@@ -153,6 +168,22 @@ impl Server {
             while tasks.join_next().await.is_some() {}
         })
         .await;
+    }
+}
+
+/// Fires dealer call timeouts as they fall due.
+async fn expire_timeouts(router: Arc<Router>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(TIMEOUT_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {
+                if router.next_deadline().is_some() {
+                    router.expire_timeouts();
+                }
+            }
+        }
     }
 }
 
