@@ -1,27 +1,29 @@
-//! The Broker: subscriptions and event fan-out.
+//! The Broker: subscriptions, event fan-out, retained events and event history.
 //!
-//! Publishing takes no lock: exact topics live in a concurrent map, pattern subscriptions in a
-//! copy-on-write [`PatternIndex`] snapshot, and each subscription's subscriber list is a
-//! copy-on-write snapshot too. Subscribing and unsubscribing are serialized per realm by a
-//! mutex, which also keeps "first subscriber creates the subscription" atomic. Each EVENT is
-//! encoded once per serializer and the same bytes go to every subscriber of the subscription
-//! (ARCHITECTURE.md, decisions 1 and 3).
+//! Publishing takes no lock on the subscription tables: exact topics live in a concurrent map,
+//! pattern subscriptions in a copy-on-write [`PatternIndex`] snapshot, and each subscription's
+//! subscriber list is a copy-on-write snapshot too. Subscribing and unsubscribing are
+//! serialized per realm by a mutex, which also keeps "first subscriber creates the
+//! subscription" atomic. Each EVENT is encoded once per serializer and the same bytes go to
+//! every subscriber of the subscription (ARCHITECTURE.md, decisions 1 and 3). Retention and
+//! history, when used, take their own small locks.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use switchboard_proto::ids::random_id;
 use switchboard_proto::message::{Event, Message, Publish};
-use switchboard_proto::options::EventDetails;
+use switchboard_proto::options::{EventDetails, PublishOptions};
 use switchboard_proto::uri::{MatchPolicy, Pattern};
-use switchboard_proto::{Format, Id, Value, encode};
+use switchboard_proto::{Dict, Format, Id, Payload, Value, encode};
 
 use crate::matching::PatternIndex;
 use crate::outbox::KillReason;
-use crate::peer::Peer;
+use crate::peer::{Identity, Peer};
 use crate::stats::Stats;
 
 /// What to do with a subscriber whose outbound queue is full.
@@ -41,6 +43,8 @@ pub struct Subscription {
     pub id: Id,
     /// Topic and match policy.
     pub pattern: Pattern,
+    /// When it was created (ISO 8601, UTC).
+    pub created: String,
     subscribers: ArcSwap<Vec<Arc<Peer>>>,
 }
 
@@ -49,6 +53,44 @@ impl Subscription {
     pub fn subscribers(&self) -> Arc<Vec<Arc<Peer>>> {
         self.subscribers.load_full()
     }
+
+    /// `SubscriptionDetails` as the meta API shows them.
+    pub fn details(&self) -> Dict {
+        switchboard_proto::dict! {
+            "id" => self.id,
+            "created" => self.created.as_str(),
+            "uri" => self.pattern.as_str(),
+            "match" => self.pattern.policy().as_str(),
+        }
+    }
+}
+
+/// A publication as the broker keeps it for retention and history.
+#[derive(Clone, Debug)]
+pub struct StoredEvent {
+    /// Arrival order in the broker.
+    pub seq: u64,
+    /// The publication id.
+    pub publication: Id,
+    /// The topic published to.
+    pub topic: String,
+    /// When it arrived (ISO 8601, UTC).
+    pub timestamp: String,
+    /// The publisher, when the event came from a session.
+    pub publisher: Option<Identity>,
+    /// The PUBLISH options (eligibility and disclosure are re-applied on replay).
+    pub options: PublishOptions,
+    /// The payload, as received.
+    pub payload: Payload,
+}
+
+/// Bounds on what the broker keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BrokerLimits {
+    /// How many topics may hold a retained event (0: retention off).
+    pub max_retained: usize,
+    /// Topics whose events are kept for `wamp.subscription.get_events`, with how many each.
+    pub history: Vec<(Pattern, usize)>,
 }
 
 /// The subscription tables of one realm.
@@ -58,6 +100,10 @@ pub struct Broker {
     patterns: ArcSwap<PatternIndex<Arc<Subscription>>>,
     by_id: papaya::HashMap<Id, Arc<Subscription>>,
     write: Mutex<()>,
+    limits: BrokerLimits,
+    retained: Mutex<HashMap<String, StoredEvent>>,
+    history: Mutex<HashMap<String, VecDeque<StoredEvent>>>,
+    seq: AtomicU64,
 }
 
 /// There is no such subscription for this session.
@@ -65,22 +111,46 @@ pub struct Broker {
 #[error("no such subscription")]
 pub struct NoSuchSubscription;
 
+/// What a publication is and who sent it, for one fan-out.
+pub(crate) struct Publication<'a> {
+    pub topic: &'a str,
+    pub publisher: Option<&'a Peer>,
+    pub options: &'a PublishOptions,
+    pub payload: &'a Payload,
+}
+
 impl Broker {
+    /// A broker keeping retained events and history within `limits`.
+    pub fn new(limits: BrokerLimits) -> Broker {
+        Broker {
+            limits,
+            ..Broker::default()
+        }
+    }
+
     /// Subscribes `peer` to `pattern`. `announce` is called with the subscription id before the
     /// subscriber becomes visible to publishers, so a SUBSCRIBED queued there precedes every
-    /// EVENT. Subscribing again returns the existing subscription id.
-    pub fn subscribe(&self, peer: &Arc<Peer>, pattern: Pattern, announce: impl FnOnce(Id)) -> Id {
+    /// EVENT. Subscribing again returns the existing subscription id. Returns the id and
+    /// whether the subscription was created by this call.
+    pub fn subscribe(
+        &self,
+        peer: &Arc<Peer>,
+        pattern: Pattern,
+        created: impl FnOnce() -> String,
+        announce: impl FnOnce(Id),
+    ) -> (Id, bool) {
         let _w = self.write.lock();
-        let sub = match self.find(&pattern) {
-            Some(sub) => sub,
+        let (sub, is_new) = match self.find(&pattern) {
+            Some(sub) => (sub, false),
             None => {
                 let sub = Arc::new(Subscription {
                     id: self.fresh_id(),
                     pattern: pattern.clone(),
+                    created: created(),
                     subscribers: ArcSwap::from_pointee(Vec::new()),
                 });
                 self.insert(&sub);
-                sub
+                (sub, true)
             }
         };
         announce(sub.id);
@@ -91,11 +161,12 @@ impl Broker {
             next.push(Arc::clone(peer));
             sub.subscribers.store(Arc::new(next));
         }
-        sub.id
+        (sub.id, is_new)
     }
 
     /// Removes `session` from subscription `id`; deletes the subscription when it was the last.
-    pub fn unsubscribe(&self, session: Id, id: Id) -> Result<(), NoSuchSubscription> {
+    /// Returns whether it was deleted.
+    pub fn unsubscribe(&self, session: Id, id: Id) -> Result<bool, NoSuchSubscription> {
         let _w = self.write.lock();
         let sub = self
             .by_id
@@ -112,7 +183,8 @@ impl Broker {
             .filter(|p| p.id() != session)
             .cloned()
             .collect();
-        if next.is_empty() {
+        let deleted = next.is_empty();
+        if deleted {
             self.by_id.pin().remove(&id);
             match sub.pattern.policy() {
                 MatchPolicy::Exact => {
@@ -126,12 +198,22 @@ impl Broker {
             }
         }
         sub.subscribers.store(Arc::new(next));
-        Ok(())
+        Ok(deleted)
     }
 
     /// The subscription with this id.
     pub fn get(&self, id: Id) -> Option<Arc<Subscription>> {
         self.by_id.pin().get(&id).cloned()
+    }
+
+    /// The subscription for exactly this pattern.
+    pub fn lookup(&self, pattern: &Pattern) -> Option<Arc<Subscription>> {
+        self.find(pattern)
+    }
+
+    /// Every subscription.
+    pub fn all(&self) -> Vec<Arc<Subscription>> {
+        self.by_id.pin().values().cloned().collect()
     }
 
     /// Every subscription whose pattern matches `topic`.
@@ -147,47 +229,119 @@ impl Broker {
         out
     }
 
-    /// Delivers a publication to every eligible subscriber and returns its publication id.
-    pub fn publish(
+    /// Delivers a publication to every eligible subscriber; keeps it for retention and
+    /// history as configured. Returns its publication id.
+    pub(crate) fn publish(
         &self,
-        publisher: &Arc<Peer>,
-        msg: &Publish,
+        p: &Publication<'_>,
+        timestamp: impl FnOnce() -> String,
         policy: SlowConsumerPolicy,
         stats: &Stats,
     ) -> Id {
         let publication = random_id();
-        let filter = Eligibility::new(publisher, msg);
-        for sub in self.matching(&msg.topic) {
+        let filter = Eligibility::new(p.publisher.map(Peer::id), p.options);
+        let subs = self.matching(p.topic);
+        for sub in &subs {
             let subscribers = sub.subscribers.load();
-            let mut event = EventFrames::new(&sub, publication, publisher, msg);
+            let mut event = EventFrames::new(sub, publication, p, false);
             for peer in subscribers.iter() {
-                if !filter.admits(peer) || peer.is_gone() {
+                if !filter.admits(&peer.identity) || peer.is_gone() {
                     continue;
                 }
-                let Some(frame) = event.frame(peer.format) else {
-                    stats.events_undeliverable.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                if frame.len() > peer.max_message_size {
-                    stats.events_undeliverable.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(session = %peer.id(), "event larger than the subscriber accepts: not delivered");
-                    continue;
+                deliver(peer, &mut event, policy, stats);
+            }
+        }
+        let wants_retain = p.options.retain() == Some(true) && self.limits.max_retained > 0;
+        let wants_history = !filter.by_session && self.history_limit(p.topic).is_some();
+        if wants_retain || wants_history {
+            let stored = StoredEvent {
+                seq: self.seq.fetch_add(1, Ordering::Relaxed),
+                publication,
+                topic: p.topic.to_owned(),
+                timestamp: timestamp(),
+                publisher: p.publisher.map(|x| x.identity.clone()),
+                options: p.options.clone(),
+                payload: p.payload.clone(),
+            };
+            if wants_history && let Some(limit) = self.history_limit(p.topic) {
+                let mut history = self.history.lock();
+                let q = history.entry(p.topic.to_owned()).or_default();
+                q.push_back(stored.clone());
+                while q.len() > limit {
+                    q.pop_front();
                 }
-                stats.events_delivered.fetch_add(1, Ordering::Relaxed);
-                if peer.try_push(frame).is_err() {
-                    match policy {
-                        SlowConsumerPolicy::Close => {
-                            stats.slow_consumers_closed.fetch_add(1, Ordering::Relaxed);
-                            peer.kill(KillReason::SlowConsumer);
-                        }
-                        SlowConsumerPolicy::Drop => {
-                            stats.events_dropped.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+            }
+            if wants_retain {
+                let mut retained = self.retained.lock();
+                if retained.len() < self.limits.max_retained || retained.contains_key(p.topic) {
+                    retained.insert(p.topic.to_owned(), stored);
+                } else {
+                    tracing::debug!(topic = p.topic, "retained-event store full: not retained");
                 }
             }
         }
         publication
+    }
+
+    /// Sends `peer` the retained events its new subscription `sub` covers (after SUBSCRIBED),
+    /// each only if the subscriber would have been eligible when it was published.
+    pub(crate) fn send_retained(
+        &self,
+        peer: &Peer,
+        sub: Id,
+        policy: SlowConsumerPolicy,
+        stats: &Stats,
+    ) {
+        let Some(sub) = self.get(sub) else {
+            return;
+        };
+        let mut events: Vec<StoredEvent> = self
+            .retained
+            .lock()
+            .values()
+            .filter(|e| sub.pattern.matches(&e.topic))
+            .cloned()
+            .collect();
+        events.sort_by_key(|e| e.seq);
+        for e in events {
+            let filter = Eligibility::new(e.publisher.as_ref().map(|i| i.session), &e.options);
+            if !filter.admits_ignoring_self(&peer.identity) {
+                continue;
+            }
+            let p = Publication {
+                topic: &e.topic,
+                publisher: None,
+                options: &e.options,
+                payload: &e.payload,
+            };
+            let mut frames = EventFrames::new(&sub, e.publication, &p, true);
+            if let Some(who) = &e.publisher {
+                frames.disclose(who, &e.options);
+            }
+            deliver(peer, &mut frames, policy, stats);
+        }
+    }
+
+    /// The history kept for the topics `sub` covers, oldest first, filtered for `reader`.
+    pub(crate) fn history_for(&self, sub: &Subscription, reader: &Identity) -> Vec<StoredEvent> {
+        let history = self.history.lock();
+        let mut out: Vec<StoredEvent> = history
+            .iter()
+            .filter(|(topic, _)| sub.pattern.matches(topic))
+            .flat_map(|(_, q)| q.iter())
+            .filter(|e| Eligibility::new(None, &e.options).admits_ignoring_self(reader))
+            .cloned()
+            .collect();
+        out.sort_by_key(|e| e.seq);
+        out
+    }
+
+    fn history_limit(&self, topic: &str) -> Option<usize> {
+        self.limits
+            .history
+            .iter()
+            .find(|(p, _)| p.matches(topic))
+            .map(|(_, n)| *n)
     }
 
     fn find(&self, pattern: &Pattern) -> Option<Arc<Subscription>> {
@@ -224,16 +378,43 @@ impl Broker {
     }
 }
 
+/// Hands one subscriber its copy of an EVENT, applying the slow-consumer policy.
+fn deliver(peer: &Peer, event: &mut EventFrames, policy: SlowConsumerPolicy, stats: &Stats) {
+    let Some(frame) = event.frame(peer.format) else {
+        stats.events_undeliverable.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    if frame.len() > peer.max_message_size {
+        stats.events_undeliverable.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(session = %peer.id(), "event larger than the subscriber accepts: not delivered");
+        return;
+    }
+    stats.events_delivered.fetch_add(1, Ordering::Relaxed);
+    if peer.try_push(frame).is_err() {
+        match policy {
+            SlowConsumerPolicy::Close => {
+                stats.slow_consumers_closed.fetch_add(1, Ordering::Relaxed);
+                peer.kill(KillReason::SlowConsumer);
+            }
+            SlowConsumerPolicy::Drop => {
+                stats.events_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// Publisher exclusion and subscriber black/whitelisting (wamp-spec §5.12, §5.13).
 struct Eligibility<'a> {
-    publisher: Id,
+    publisher: Option<Id>,
     exclude_me: bool,
-    opts: &'a switchboard_proto::options::PublishOptions,
+    opts: &'a PublishOptions,
     filtered: bool,
+    /// The publication names sessions by id (not kept in history: ids are ephemeral).
+    by_session: bool,
 }
 
 impl<'a> Eligibility<'a> {
-    fn new(publisher: &Peer, msg: &'a Publish) -> Eligibility<'a> {
+    fn new(publisher: Option<Id>, opts: &'a PublishOptions) -> Eligibility<'a> {
         const LISTS: [&str; 6] = [
             "exclude",
             "exclude_authid",
@@ -243,21 +424,25 @@ impl<'a> Eligibility<'a> {
             "eligible_authrole",
         ];
         Eligibility {
-            publisher: publisher.id(),
-            exclude_me: msg.options.exclude_me().unwrap_or(true),
-            opts: &msg.options,
-            filtered: LISTS.iter().any(|k| msg.options.contains_key(*k)),
+            publisher,
+            exclude_me: opts.exclude_me().unwrap_or(true),
+            opts,
+            filtered: LISTS.iter().any(|k| opts.contains_key(*k)),
+            by_session: opts.contains_key("exclude") || opts.contains_key("eligible"),
         }
     }
 
-    fn admits(&self, peer: &Peer) -> bool {
-        if self.exclude_me && peer.id() == self.publisher {
+    fn admits(&self, who: &Identity) -> bool {
+        if self.exclude_me && Some(who.session) == self.publisher {
             return false;
         }
+        self.admits_ignoring_self(who)
+    }
+
+    fn admits_ignoring_self(&self, who: &Identity) -> bool {
         if !self.filtered {
             return true;
         }
-        let who = &peer.identity;
         let o = self.opts;
         let in_ids = |l: Option<Vec<Id>>| l.map(|l| l.contains(&who.session));
         let in_strs = |l: Option<Vec<&str>>, s: &str| l.map(|l| l.contains(&s));
@@ -278,16 +463,18 @@ struct EventFrames {
 }
 
 impl EventFrames {
-    fn new(sub: &Subscription, publication: Id, publisher: &Peer, msg: &Publish) -> EventFrames {
+    fn new(
+        sub: &Subscription,
+        publication: Id,
+        p: &Publication<'_>,
+        retained: bool,
+    ) -> EventFrames {
         let mut details = EventDetails::default();
         if sub.pattern.policy() != MatchPolicy::Exact {
-            details.insert("topic".into(), Value::from(msg.topic.as_str()));
+            details.insert("topic".into(), Value::from(p.topic));
         }
-        if msg.options.disclose_me() == Some(true) {
-            let who = &publisher.identity;
-            details.insert("publisher".into(), Value::from(who.session));
-            details.insert("publisher_authid".into(), Value::from(&*who.authid));
-            details.insert("publisher_authrole".into(), Value::from(&*who.authrole));
+        if retained {
+            details.insert("retained".into(), Value::Bool(true));
         }
         for key in [
             "ppt_scheme",
@@ -298,32 +485,49 @@ impl EventFrames {
             "enc_serializer",
             "enc_key",
         ] {
-            if let Some(v) = msg.options.get(key) {
+            if let Some(v) = p.options.get(key) {
                 details.insert(key.into(), v.clone());
             }
         }
-        EventFrames {
+        let mut frames = EventFrames {
             event: Message::Event(Event {
                 subscription: sub.id,
                 publication,
                 details,
-                payload: msg.payload.clone(),
+                payload: p.payload.clone(),
             }),
             frames: [None, None, None],
+        };
+        if let Some(publisher) = p.publisher {
+            frames.disclose(&publisher.identity, p.options);
+        }
+        frames
+    }
+
+    /// Adds the publisher's identity when it asked for disclosure.
+    fn disclose(&mut self, who: &Identity, options: &PublishOptions) {
+        if options.disclose_me() == Some(true)
+            && let Message::Event(e) = &mut self.event
+        {
+            let d = &mut e.details;
+            d.insert("publisher".into(), Value::from(who.session));
+            d.insert("publisher_authid".into(), Value::from(&*who.authid));
+            d.insert("publisher_authrole".into(), Value::from(&*who.authrole));
         }
     }
 
     /// The EVENT in `format`, or `None` if it cannot be expressed there.
     fn frame(&mut self, format: Format) -> Option<Bytes> {
-        let slot = &mut self.frames[format_index(format)];
-        slot.get_or_insert_with(|| match encode(&self.event, format) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                tracing::debug!("event cannot be encoded as {format}: {e}");
-                None
-            }
-        })
-        .clone()
+        let event = &self.event;
+        self.frames[format_index(format)]
+            .get_or_insert_with(|| match encode(event, format) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    tracing::debug!("event cannot be encoded as {format}: {e}");
+                    None
+                }
+            })
+            .clone()
     }
 }
 
@@ -332,5 +536,17 @@ pub(crate) fn format_index(format: Format) -> usize {
         Format::Json => 0,
         Format::MessagePack => 1,
         Format::Cbor => 2,
+    }
+}
+
+/// A PUBLISH as the broker's input (for router-originated events, no publisher).
+impl<'a> Publication<'a> {
+    pub(crate) fn from_message(msg: &'a Publish, publisher: &'a Peer) -> Publication<'a> {
+        Publication {
+            topic: &msg.topic,
+            publisher: Some(publisher),
+            options: &msg.options,
+            payload: &msg.payload,
+        }
     }
 }

@@ -79,11 +79,24 @@ pub struct Registration {
     pub invoke: InvokePolicy,
     /// Options of the first REGISTER (`disclose_caller`, `forward_timeout`).
     pub options: RegistrationOptions,
+    /// When it was created (ISO 8601, UTC).
+    pub created: String,
     callees: ArcSwap<Vec<Arc<Peer>>>,
     next: AtomicUsize,
 }
 
 impl Registration {
+    /// `RegistrationDetails` as the meta API shows them.
+    pub fn details(&self) -> switchboard_proto::Dict {
+        switchboard_proto::dict! {
+            "id" => self.id,
+            "created" => self.created.as_str(),
+            "uri" => self.pattern.as_str(),
+            "match" => self.pattern.policy().as_str(),
+            "invoke" => self.invoke.as_str(),
+        }
+    }
+
     /// The callees, in registration order.
     pub fn callees(&self) -> Arc<Vec<Arc<Peer>>> {
         self.callees.load_full()
@@ -146,10 +159,11 @@ impl Dealer {
         pattern: Pattern,
         invoke: InvokePolicy,
         options: RegistrationOptions,
+        created: impl FnOnce() -> String,
         announce: impl FnOnce(Id),
-    ) -> Result<Id, RegisterError> {
+    ) -> Result<(Id, bool), RegisterError> {
         let _w = self.write.lock();
-        let reg = match self.find(&pattern) {
+        let (reg, is_new) = match self.find(&pattern) {
             Some(reg) => {
                 let taken = reg.invoke == InvokePolicy::Single
                     || reg.invoke != invoke
@@ -157,7 +171,7 @@ impl Dealer {
                 if taken {
                     return Err(RegisterError::AlreadyExists);
                 }
-                reg
+                (reg, false)
             }
             None => {
                 let reg = Arc::new(Registration {
@@ -165,11 +179,12 @@ impl Dealer {
                     pattern: pattern.clone(),
                     invoke,
                     options,
+                    created: created(),
                     callees: ArcSwap::from_pointee(Vec::new()),
                     next: AtomicUsize::new(0),
                 });
                 self.insert(&reg);
-                reg
+                (reg, true)
             }
         };
         announce(reg.id);
@@ -178,12 +193,12 @@ impl Dealer {
         next.extend(current.iter().cloned());
         next.push(Arc::clone(peer));
         reg.callees.store(Arc::new(next));
-        Ok(reg.id)
+        Ok((reg.id, is_new))
     }
 
     /// Removes `session` as a callee of registration `id`; deletes the registration when it was
-    /// the last callee.
-    pub fn unregister(&self, session: Id, id: Id) -> Result<(), NoSuchRegistration> {
+    /// the last callee. Returns whether it was deleted.
+    pub fn unregister(&self, session: Id, id: Id) -> Result<bool, NoSuchRegistration> {
         let _w = self.write.lock();
         let reg = self
             .by_id
@@ -200,7 +215,8 @@ impl Dealer {
             .filter(|p| p.id() != session)
             .cloned()
             .collect();
-        if next.is_empty() {
+        let deleted = next.is_empty();
+        if deleted {
             self.by_id.pin().remove(&id);
             match reg.pattern.policy() {
                 MatchPolicy::Exact => {
@@ -214,7 +230,7 @@ impl Dealer {
             }
         }
         reg.callees.store(Arc::new(next));
-        Ok(())
+        Ok(deleted)
     }
 
     /// The registration a call to `procedure` goes to: exact, else longest prefix, else the
@@ -230,6 +246,16 @@ impl Dealer {
     /// The registration with this id.
     pub fn get(&self, id: Id) -> Option<Arc<Registration>> {
         self.by_id.pin().get(&id).cloned()
+    }
+
+    /// The registration for exactly this pattern.
+    pub fn lookup_pattern(&self, pattern: &Pattern) -> Option<Arc<Registration>> {
+        self.find(pattern)
+    }
+
+    /// Every registration.
+    pub fn all(&self) -> Vec<Arc<Registration>> {
+        self.by_id.pin().values().cloned().collect()
     }
 
     fn find(&self, pattern: &Pattern) -> Option<Arc<Registration>> {

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod dealer;
 pub mod features;
 pub mod matching;
+mod meta;
 pub mod outbox;
 pub mod peer;
 pub mod realm;
@@ -16,7 +17,7 @@ pub mod router;
 pub mod session;
 pub mod stats;
 
-pub use broker::SlowConsumerPolicy;
+pub use broker::{BrokerLimits, SlowConsumerPolicy};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use outbox::{KillReason, Outbox, Overflow};
 pub use realm::RealmSettings;

@@ -130,6 +130,39 @@ pub(crate) struct CallRoute {
     pub streaming_input: bool,
 }
 
+/// When a testament is published (wamp-spec §6.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestamentScope {
+    /// When the session detaches (without resumption: when it ends, first).
+    Detached,
+    /// When the session is destroyed (the default).
+    Destroyed,
+}
+
+impl TestamentScope {
+    /// Parses `detached` / `destroyed`.
+    pub fn parse(s: &str) -> Option<TestamentScope> {
+        match s {
+            "detached" => Some(TestamentScope::Detached),
+            "destroyed" => Some(TestamentScope::Destroyed),
+            _ => None,
+        }
+    }
+}
+
+/// An event a session asked the router to publish when it goes.
+#[derive(Clone, Debug)]
+pub struct Testament {
+    /// When.
+    pub scope: TestamentScope,
+    /// Where.
+    pub topic: String,
+    /// PUBLISH options to use.
+    pub options: switchboard_proto::options::PublishOptions,
+    /// What.
+    pub payload: switchboard_proto::Payload,
+}
+
 /// The shared handle of an established session.
 pub struct Peer {
     /// Who it is.
@@ -140,11 +173,16 @@ pub struct Peer {
     pub max_message_size: usize,
     /// What it announced in HELLO.
     pub roles: ClientRoles,
+    /// Transport facts for the session meta API (type, peer address…).
+    pub transport: Dict,
     outbox: Arc<dyn Outbox>,
     /// Set once the router sent GOODBYE and waits for the reply.
     pub(crate) goodbye_sent: AtomicBool,
     /// Set once the session left; nothing more is routed to it.
     pub(crate) gone: AtomicBool,
+    /// Killed by `wamp.session.kill_all`: leave without meta events or testaments.
+    pub(crate) quiet_leave: AtomicBool,
+    pub(crate) testaments: Mutex<Vec<Testament>>,
     pub(crate) callee: Mutex<CalleeState>,
     pub(crate) calls: Mutex<HashMap<Id, CallRoute>>,
 }
@@ -165,6 +203,7 @@ impl Peer {
         format: Format,
         max_message_size: usize,
         roles: ClientRoles,
+        transport: Dict,
         outbox: Arc<dyn Outbox>,
     ) -> Peer {
         Peer {
@@ -172,9 +211,12 @@ impl Peer {
             format,
             max_message_size,
             roles,
+            transport,
             outbox,
             goodbye_sent: AtomicBool::new(false),
             gone: AtomicBool::new(false),
+            quiet_leave: AtomicBool::new(false),
+            testaments: Mutex::new(Vec::new()),
             callee: Mutex::new(CalleeState {
                 next_id: Id::MIN,
                 pending: HashMap::new(),

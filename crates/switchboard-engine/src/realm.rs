@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use switchboard_proto::Id;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, BrokerLimits};
 use crate::dealer::Dealer;
 use crate::peer::Peer;
 
@@ -16,6 +16,8 @@ pub struct RealmSettings {
     pub call_timeout_default: Option<Duration>,
     /// The longest timeout a call may ask for (longer ones are cut to it).
     pub call_timeout_max: Option<Duration>,
+    /// Retained events and event history kept by the broker.
+    pub broker: BrokerLimits,
 }
 
 impl RealmSettings {
@@ -50,8 +52,8 @@ impl Realm {
     pub fn new(name: &str, settings: RealmSettings) -> Realm {
         Realm {
             name: Arc::from(name),
+            broker: Broker::new(settings.broker.clone()),
             settings,
-            broker: Broker::default(),
             dealer: Dealer::default(),
             sessions: papaya::HashMap::new(),
         }

@@ -38,6 +38,8 @@ pub struct EngineConfig {
     pub slow_consumer: SlowConsumerPolicy,
     /// `agent` sent in WELCOME.
     pub agent: String,
+    /// How many testaments one session may hold.
+    pub max_testaments: usize,
     /// Settings of realms not listed in `realm_settings` (also realms created on first use).
     pub default_realm_settings: RealmSettings,
     /// Settings per realm name.
@@ -54,6 +56,7 @@ impl Default for EngineConfig {
             uri_rules: UriRules::Loose,
             slow_consumer: SlowConsumerPolicy::Close,
             agent: concat!("Switchboard/", env!("CARGO_PKG_VERSION")).into(),
+            max_testaments: 64,
             default_realm_settings: RealmSettings::default(),
             realm_settings: BTreeMap::new(),
         }
@@ -194,6 +197,11 @@ impl Router {
     /// The injected clock.
     pub fn clock(&self) -> &dyn Clock {
         &*self.clock
+    }
+
+    /// Now as an ISO 8601 UTC timestamp (meta API `created`, history `timestamp`).
+    pub fn timestamp(&self) -> String {
+        switchboard_proto::auth::cra::format_timestamp(self.clock.unix_millis())
     }
 
     pub(crate) fn add_timeout(&self, at: Instant, callee: Id, invocation: Id) {

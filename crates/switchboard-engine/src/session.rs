@@ -15,10 +15,12 @@ use switchboard_proto::message::*;
 use switchboard_proto::names::{CloseReason, ErrorUri, Feature, MessageType, Role};
 use switchboard_proto::options::{CloseDetails, WelcomeDetails};
 use switchboard_proto::uri::{MatchPolicy, Pattern, Uri};
-use switchboard_proto::{Format, Id, Payload, Value, decode, encode};
+use switchboard_proto::{Dict, Format, Id, Payload, Value, decode, encode};
 
+use crate::broker::Publication;
 use crate::dealer::{self, InvokePolicy, RegisterError, RegistrationOptions};
 use crate::features;
+use crate::meta;
 use crate::outbox::Outbox;
 use crate::peer::{ClientRoles, Identity, Peer};
 use crate::realm::Realm;
@@ -63,6 +65,7 @@ pub struct Session {
     max_message_size: usize,
     state: State,
     joined: Option<Joined>,
+    transport: Dict,
 }
 
 impl std::fmt::Debug for Session {
@@ -89,7 +92,13 @@ impl Session {
             max_message_size,
             state: State::Fresh,
             joined: None,
+            transport: Dict::new(),
         }
+    }
+
+    /// Transport facts shown by the session meta API (`transport` in `SessionDetails`).
+    pub fn set_transport_details(&mut self, details: Dict) {
+        self.transport = details;
     }
 
     /// The session id, once established.
@@ -212,6 +221,7 @@ impl Session {
             );
         };
         let (format, max, outbox) = (self.format, self.max_message_size, Arc::clone(&self.outbox));
+        let transport = self.transport.clone();
         let peer = self.router.add_session(|session| {
             let identity = Identity {
                 session,
@@ -221,7 +231,7 @@ impl Session {
                 authmethod: Arc::from("anonymous"),
                 authprovider: Arc::from("static"),
             };
-            Arc::new(Peer::new(identity, format, max, roles, outbox))
+            Arc::new(Peer::new(identity, format, max, roles, transport, outbox))
         });
         let who = &peer.identity;
         let details = WelcomeDetails::default()
@@ -236,6 +246,12 @@ impl Session {
             details,
         }));
         realm.join(&peer);
+        meta::event(
+            &self.router,
+            &realm,
+            "wamp.session.on_join",
+            vec![Value::Dict(meta::session_details(&peer))],
+        );
         tracing::debug!(session = %peer.id(), realm = %realm.name, "session joined");
         let request_ids = if self.router.config.strict_request_ids {
             RequestIdChecker::strict()
@@ -401,8 +417,8 @@ impl Session {
             );
         }
         let publication = joined.realm.broker.publish(
-            &joined.peer,
-            &m,
+            &Publication::from_message(&m, &joined.peer),
+            || self.router.timestamp(),
             self.router.config.slow_consumer,
             self.router.stats(),
         );
@@ -440,10 +456,12 @@ impl Session {
             return;
         };
         let request = m.request;
-        let id = joined
-            .realm
-            .broker
-            .subscribe(&joined.peer, pattern, |subscription| {
+        let router = &self.router;
+        let (id, created) = joined.realm.broker.subscribe(
+            &joined.peer,
+            pattern,
+            || router.timestamp(),
+            |subscription| {
                 let reply = Message::Subscribed(Subscribed {
                     request,
                     subscription,
@@ -453,26 +471,66 @@ impl Session {
                 {
                     outbox.kill(crate::outbox::KillReason::SlowConsumer);
                 }
-            });
+            },
+        );
         joined.subscriptions.insert(id);
+        let (realm, session) = (&joined.realm, joined.peer.id());
+        if created && let Some(sub) = realm.broker.get(id) {
+            meta::event(
+                router,
+                realm,
+                "wamp.subscription.on_create",
+                vec![session.into(), Value::Dict(sub.details())],
+            );
+        }
+        meta::event(
+            router,
+            realm,
+            "wamp.subscription.on_subscribe",
+            vec![session.into(), id.into()],
+        );
+        if m.options.get_retained() == Some(true) {
+            realm.broker.send_retained(
+                &joined.peer,
+                id,
+                router.config.slow_consumer,
+                router.stats(),
+            );
+        }
     }
 
     fn unsubscribe(&mut self, m: Unsubscribe) {
-        let Some(joined) = self.joined.as_mut() else {
+        let Some(known) = self
+            .joined
+            .as_mut()
+            .map(|j| j.subscriptions.remove(&m.subscription))
+        else {
             return;
         };
-        let known = joined.subscriptions.remove(&m.subscription);
-        if known
-            && joined
-                .realm
-                .broker
-                .unsubscribe(joined.peer.id(), m.subscription)
-                .is_ok()
-        {
+        let Some(joined) = self.joined.as_ref() else {
+            return;
+        };
+        let removed = known
+            .then(|| {
+                joined
+                    .realm
+                    .broker
+                    .unsubscribe(joined.peer.id(), m.subscription)
+                    .ok()
+            })
+            .flatten();
+        if let Some(deleted) = removed {
             self.reply(&Message::Unsubscribed(Unsubscribed {
                 request: Some(m.request),
                 details: None,
             }));
+            meta::subscription_removed(
+                &self.router,
+                &joined.realm,
+                joined.peer.id(),
+                m.subscription,
+                deleted,
+            );
         } else {
             self.error(
                 MessageType::Unsubscribe,
@@ -526,24 +584,42 @@ impl Session {
             return;
         };
         let request = m.request;
-        let result =
-            joined
-                .realm
-                .dealer
-                .register(&joined.peer, pattern, invoke, options, |registration| {
-                    let reply = Message::Registered(Registered {
-                        request,
-                        registration,
-                    });
-                    if let Ok(frame) = encode(&reply, format)
-                        && outbox.push(frame).is_err()
-                    {
-                        outbox.kill(crate::outbox::KillReason::SlowConsumer);
-                    }
+        let result = joined.realm.dealer.register(
+            &joined.peer,
+            pattern,
+            invoke,
+            options,
+            || self.router.timestamp(),
+            |registration| {
+                let reply = Message::Registered(Registered {
+                    request,
+                    registration,
                 });
+                if let Ok(frame) = encode(&reply, format)
+                    && outbox.push(frame).is_err()
+                {
+                    outbox.kill(crate::outbox::KillReason::SlowConsumer);
+                }
+            },
+        );
         match result {
-            Ok(id) => {
+            Ok((id, created)) => {
                 joined.registrations.insert(id);
+                let (router, realm, session) = (&self.router, &joined.realm, joined.peer.id());
+                if created && let Some(reg) = realm.dealer.get(id) {
+                    meta::event(
+                        router,
+                        realm,
+                        "wamp.registration.on_create",
+                        vec![session.into(), Value::Dict(reg.details())],
+                    );
+                }
+                meta::event(
+                    router,
+                    realm,
+                    "wamp.registration.on_register",
+                    vec![session.into(), id.into()],
+                );
             }
             Err(RegisterError::AlreadyExists) => self.error(
                 MessageType::Register,
@@ -555,21 +631,37 @@ impl Session {
     }
 
     fn unregister(&mut self, m: Unregister) {
-        let Some(joined) = self.joined.as_mut() else {
+        let Some(known) = self
+            .joined
+            .as_mut()
+            .map(|j| j.registrations.remove(&m.registration))
+        else {
             return;
         };
-        let known = joined.registrations.remove(&m.registration);
-        if known
-            && joined
-                .realm
-                .dealer
-                .unregister(joined.peer.id(), m.registration)
-                .is_ok()
-        {
+        let Some(joined) = self.joined.as_ref() else {
+            return;
+        };
+        let removed = known
+            .then(|| {
+                joined
+                    .realm
+                    .dealer
+                    .unregister(joined.peer.id(), m.registration)
+                    .ok()
+            })
+            .flatten();
+        if let Some(deleted) = removed {
             self.reply(&Message::Unregistered(Unregistered {
                 request: Some(m.request),
                 details: None,
             }));
+            meta::registration_removed(
+                &self.router,
+                &joined.realm,
+                joined.peer.id(),
+                m.registration,
+                deleted,
+            );
         } else {
             self.error(
                 MessageType::Unregister,
@@ -584,10 +676,6 @@ impl Session {
         let Some(joined) = self.joined.as_ref() else {
             return Flow::Continue;
         };
-        if joined.peer.calls.lock().contains_key(&m.request) {
-            return self
-                .protocol_violation(&format!("CALL request id {} is already in use", m.request));
-        }
         if let Err(e) = Uri::parse(&m.procedure, self.router.config.uri_rules) {
             self.error(
                 MessageType::Call,
@@ -595,6 +683,31 @@ impl Session {
                 ErrorUri::InvalidUri,
                 format!("invalid procedure {:?}: {e}", m.procedure),
             );
+            return Flow::Continue;
+        }
+        if m.procedure.starts_with("wamp.") {
+            let reply = match meta::call(
+                &self.router,
+                &joined.realm,
+                &joined.peer,
+                &m.procedure,
+                &m.payload,
+            ) {
+                Some(Ok(payload)) => Message::Result(CallResult {
+                    request: m.request,
+                    details: Default::default(),
+                    payload,
+                }),
+                Some(Err(meta::MetaError(uri, message))) => {
+                    dealer::call_error(m.request, &uri, Some(message))
+                }
+                None => dealer::call_error(
+                    m.request,
+                    ErrorUri::NoSuchProcedure.as_str(),
+                    Some(format!("no meta procedure {:?}", m.procedure)),
+                ),
+            };
+            self.reply(&reply);
             return Flow::Continue;
         }
         dealer::call(&self.router, &joined.realm, &joined.peer, m);
@@ -606,17 +719,40 @@ impl Session {
         let Some(joined) = self.joined.take() else {
             return;
         };
-        let peer = &joined.peer;
+        let (peer, realm, router) = (&joined.peer, &joined.realm, &self.router);
         peer.gone.store(true, Ordering::Release);
+        let quiet = peer.quiet_leave.load(Ordering::Acquire);
         for id in &joined.subscriptions {
-            let _ = joined.realm.broker.unsubscribe(peer.id(), *id);
+            if let Ok(deleted) = realm.broker.unsubscribe(peer.id(), *id)
+                && !quiet
+            {
+                meta::subscription_removed(router, realm, peer.id(), *id, deleted);
+            }
         }
         for id in &joined.registrations {
-            let _ = joined.realm.dealer.unregister(peer.id(), *id);
+            if let Ok(deleted) = realm.dealer.unregister(peer.id(), *id)
+                && !quiet
+            {
+                meta::registration_removed(router, realm, peer.id(), *id, deleted);
+            }
         }
         dealer::callee_left(peer);
         dealer::caller_left(peer);
-        joined.realm.leave(peer.id());
+        realm.leave(peer.id());
+        if !quiet {
+            meta::publish_testaments(router, realm, peer);
+            let who = &peer.identity;
+            meta::event(
+                router,
+                realm,
+                "wamp.session.on_leave",
+                vec![
+                    who.session.into(),
+                    (&*who.authid).into(),
+                    (&*who.authrole).into(),
+                ],
+            );
+        }
         self.router.remove_session(peer.id());
         tracing::debug!(session = %peer.id(), realm = %joined.realm.name, "session left");
     }

@@ -348,6 +348,7 @@ fn realm_default_and_maximum_timeouts_apply() {
     let settings = RealmSettings {
         call_timeout_default: Some(Duration::from_millis(100)),
         call_timeout_max: Some(Duration::from_millis(500)),
+        ..RealmSettings::default()
     };
     let (r, clock) = timed_router(settings);
     let mut callee = Client::joined(&r, Format::Json, "realm1");

@@ -81,6 +81,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
                 let settings = RealmSettings {
                     call_timeout_default: r.call_timeout_default,
                     call_timeout_max: r.call_timeout_max,
+                    ..RealmSettings::default()
                 };
                 (r.name.to_string(), settings)
             })
