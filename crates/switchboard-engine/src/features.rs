@@ -9,6 +9,11 @@ pub const BROKER_FEATURES: &[Feature] = &[
     Feature::PublisherIdentification,
     Feature::SubscriberBlackwhiteListing,
     Feature::PatternBasedSubscription,
+    Feature::SubscriptionRevocation,
+    Feature::EventRetention,
+    Feature::EventHistory,
+    Feature::SubscriptionMetaApi,
+    Feature::SessionMetaApi,
 ];
 
 /// Dealer features announced in WELCOME.
@@ -20,6 +25,10 @@ pub const DEALER_FEATURES: &[Feature] = &[
     Feature::CallerIdentification,
     Feature::PatternBasedRegistration,
     Feature::SharedRegistration,
+    Feature::RegistrationRevocation,
+    Feature::RegistrationMetaApi,
+    Feature::SessionMetaApi,
+    Feature::TestamentMetaApi,
 ];
 
 fn role(features: &[Feature]) -> Value {

@@ -31,7 +31,11 @@ impl Id {
 
     /// The id after this one in a session-scope sequence: +1, wrapping from 2^53 to 1.
     pub const fn next(self) -> Id {
-        if self.0 == MAX_ID { Id(1) } else { Id(self.0 + 1) }
+        if self.0 == MAX_ID {
+            Id(1)
+        } else {
+            Id(self.0 + 1)
+        }
     }
 }
 

@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use switchboard_proto::Format;
-use switchboard_proto::uri::{Uri, UriRules};
+use switchboard_proto::uri::{MatchPolicy, Pattern, Uri, UriRules};
 
 /// The commented default configuration written by `switchboard init`.
 ///
@@ -88,6 +88,13 @@ name = "realm1"
 # timeout a call may ask for. Left out: no default timeout, no maximum.
 # call_timeout_default_ms = 30000
 # call_timeout_max_ms = 300000
+# How many topics may hold a retained event (PUBLISH retain=true); 0 turns retention off.
+max_retained_events = 1000
+# Optional event history, read with wamp.subscription.get_events, e.g.:
+# [[realm.history]]
+# topic = "com.example.log"
+# match = "prefix"
+# limit = 100
 "#;
 
 /// Default listen address of the development setup.
@@ -274,7 +281,33 @@ pub struct RawRealm {
     /// `call_timeout_max_ms`: the longest timeout a call may ask for (absent: no maximum).
     #[serde(default)]
     pub call_timeout_max_ms: Option<u64>,
+    /// `max_retained_events`: how many topics may hold a retained event (0 turns retention off).
+    #[serde(default = "default_max_retained")]
+    pub max_retained_events: usize,
+    /// `[[realm.history]]`: topics whose events are kept for `wamp.subscription.get_events`.
+    #[serde(default)]
+    pub history: Vec<RawHistory>,
 }
+
+/// One `[[realm.history]]` table as read.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHistory {
+    /// `topic`: a topic, or a pattern with `match`.
+    pub topic: String,
+    /// `match`: `exact` (default), `prefix` or `wildcard`.
+    #[serde(default, rename = "match")]
+    pub match_policy: Option<String>,
+    /// `limit`: how many events to keep per topic.
+    pub limit: usize,
+}
+
+fn default_max_retained() -> usize {
+    DEFAULT_MAX_RETAINED
+}
+
+/// Default bound on retained events per realm.
+pub const DEFAULT_MAX_RETAINED: usize = 1000;
 
 impl RawConfig {
     /// Parses TOML text. Syntax errors, unknown keys and wrongly typed values are reported
@@ -330,6 +363,29 @@ impl RawConfig {
                     Some(ms) => *slot = Some(Duration::from_millis(ms)),
                     None => {}
                 }
+            }
+            realm_config.max_retained_events = realm.max_retained_events;
+            for (j, h) in realm.history.iter().enumerate() {
+                let key = format!("realm[{i}].history[{j}]");
+                let policy = match h.match_policy.as_deref() {
+                    None => MatchPolicy::Exact,
+                    Some(m) => MatchPolicy::parse(m).ok_or_else(|| {
+                        ConfigError::invalid(
+                            format!("{key}.match"),
+                            format!("{m:?} is not exact, prefix or wildcard"),
+                        )
+                    })?,
+                };
+                let pattern = Pattern::parse(&h.topic, policy, UriRules::Loose).map_err(|e| {
+                    ConfigError::invalid(
+                        format!("{key}.topic"),
+                        format!("invalid topic {:?}: {e}", h.topic),
+                    )
+                })?;
+                if h.limit == 0 {
+                    return Err(ConfigError::invalid(format!("{key}.limit"), "must be > 0"));
+                }
+                realm_config.history.push((pattern, h.limit));
             }
             config.realms.push(realm_config);
         }
@@ -583,6 +639,10 @@ pub struct RealmConfig {
     pub call_timeout_default: Option<Duration>,
     /// The longest timeout a call may ask for.
     pub call_timeout_max: Option<Duration>,
+    /// How many topics may hold a retained event.
+    pub max_retained_events: usize,
+    /// Topics with event history, and how many events each keeps.
+    pub history: Vec<(Pattern, usize)>,
 }
 
 impl RealmConfig {
@@ -592,6 +652,8 @@ impl RealmConfig {
             name,
             call_timeout_default: None,
             call_timeout_max: None,
+            max_retained_events: DEFAULT_MAX_RETAINED,
+            history: Vec::new(),
         }
     }
 }

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use switchboard_engine::{
-    EngineConfig, Flow, KillReason, Outbox, Overflow, RealmSettings, Router, SlowConsumerPolicy,
+    BrokerLimits, EngineConfig, Flow, KillReason, Outbox, Overflow, RealmSettings, Router,
+    SlowConsumerPolicy,
 };
 use switchboard_proto::message::{Goodbye, Message};
 use switchboard_proto::names::CloseReason;
@@ -81,7 +82,10 @@ pub fn engine_config(config: &Config) -> EngineConfig {
                 let settings = RealmSettings {
                     call_timeout_default: r.call_timeout_default,
                     call_timeout_max: r.call_timeout_max,
-                    ..RealmSettings::default()
+                    broker: BrokerLimits {
+                        max_retained: r.max_retained_events,
+                        history: r.history.clone(),
+                    },
                 };
                 (r.name.to_string(), settings)
             })
@@ -90,6 +94,13 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         slow_consumer: match config.limits.slow_consumer {
             SlowConsumer::Close => SlowConsumerPolicy::Close,
             SlowConsumer::Drop => SlowConsumerPolicy::Drop,
+        },
+        default_realm_settings: RealmSettings {
+            broker: BrokerLimits {
+                max_retained: crate::config::DEFAULT_MAX_RETAINED,
+                history: Vec::new(),
+            },
+            ..RealmSettings::default()
         },
         ..EngineConfig::default()
     }
