@@ -6,8 +6,9 @@
 //! owes the answer, keyed by the INVOCATION id that session got (session scope), and each
 //! caller keeps where its calls went, so whichever side leaves first can clean up.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -81,8 +82,72 @@ pub struct Registration {
     pub options: RegistrationOptions,
     /// When it was created (ISO 8601, UTC).
     pub created: String,
-    callees: ArcSwap<Vec<Arc<Peer>>>,
+    callees: ArcSwap<Vec<Arc<Callee>>>,
     next: AtomicUsize,
+    /// Calls waiting for a callee below its concurrency limit.
+    queue: Mutex<VecDeque<Queued>>,
+}
+
+/// One callee of a registration, with its `concurrency` limit and calls in flight.
+#[derive(Debug)]
+pub struct Callee {
+    /// The callee's session.
+    pub peer: Arc<Peer>,
+    /// The most invocations it takes at once (REGISTER `concurrency`), if limited.
+    pub concurrency: Option<u32>,
+    inflight: AtomicU32,
+}
+
+impl std::ops::Deref for Callee {
+    type Target = Peer;
+    fn deref(&self) -> &Peer {
+        &self.peer
+    }
+}
+
+impl Callee {
+    fn try_acquire(&self) -> bool {
+        match self.concurrency {
+            None => {
+                self.inflight.fetch_add(1, Ordering::AcqRel);
+                true
+            }
+            Some(max) => self
+                .inflight
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < max).then_some(n + 1)
+                })
+                .is_ok(),
+        }
+    }
+
+    fn release(&self) {
+        let _ = self
+            .inflight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Invocations it has not answered yet.
+    pub fn inflight(&self) -> u32 {
+        self.inflight.load(Ordering::Acquire)
+    }
+}
+
+/// A call waiting for a free callee.
+#[derive(Debug)]
+struct Queued {
+    caller: Arc<Peer>,
+    call: Call,
+}
+
+/// The outcome of choosing a callee.
+enum Pick {
+    /// Nobody is registered.
+    Empty,
+    /// Every eligible callee is at its concurrency limit.
+    Busy,
+    /// This callee, with a slot taken.
+    Got(Arc<Callee>),
 }
 
 impl Registration {
@@ -98,23 +163,31 @@ impl Registration {
     }
 
     /// The callees, in registration order.
-    pub fn callees(&self) -> Arc<Vec<Arc<Peer>>> {
+    pub fn callees(&self) -> Arc<Vec<Arc<Callee>>> {
         self.callees.load_full()
     }
 
-    fn pick(&self) -> Option<Arc<Peer>> {
+    /// Chooses a callee by the invoke policy and takes one of its slots. `single`, `first`
+    /// and `last` wait for their callee; `roundrobin` and `random` pass over busy ones.
+    fn pick(&self) -> Pick {
         let callees = self.callees.load();
         let n = callees.len();
         if n == 0 {
-            return None;
+            return Pick::Empty;
         }
-        let i = match self.invoke {
-            InvokePolicy::Single | InvokePolicy::First => 0,
-            InvokePolicy::Last => n - 1,
-            InvokePolicy::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed) % n,
-            InvokePolicy::Random => rand::rng().random_range(0..n),
+        let (start, tries) = match self.invoke {
+            InvokePolicy::Single | InvokePolicy::First => (0, 1),
+            InvokePolicy::Last => (n - 1, 1),
+            InvokePolicy::RoundRobin => (self.next.fetch_add(1, Ordering::Relaxed) % n, n),
+            InvokePolicy::Random => (rand::rng().random_range(0..n), n),
         };
-        callees.get(i).cloned()
+        for k in 0..tries {
+            let c = &callees[(start + k) % n];
+            if c.try_acquire() {
+                return Pick::Got(Arc::clone(c));
+            }
+        }
+        Pick::Busy
     }
 }
 
@@ -125,6 +198,8 @@ pub struct RegistrationOptions {
     pub disclose_caller: bool,
     /// Let the callee enforce `timeout` instead of the dealer.
     pub forward_timeout: bool,
+    /// This callee's limit on invocations at once (applies per callee, not per registration).
+    pub concurrency: Option<u32>,
 }
 
 /// Why a REGISTER failed.
@@ -167,7 +242,7 @@ impl Dealer {
             Some(reg) => {
                 let taken = reg.invoke == InvokePolicy::Single
                     || reg.invoke != invoke
-                    || reg.callees.load().iter().any(|p| p.id() == peer.id());
+                    || reg.callees.load().iter().any(|c| c.id() == peer.id());
                 if taken {
                     return Err(RegisterError::AlreadyExists);
                 }
@@ -182,6 +257,7 @@ impl Dealer {
                     created: created(),
                     callees: ArcSwap::from_pointee(Vec::new()),
                     next: AtomicUsize::new(0),
+                    queue: Mutex::new(VecDeque::new()),
                 });
                 self.insert(&reg);
                 (reg, true)
@@ -191,7 +267,11 @@ impl Dealer {
         let current = reg.callees.load();
         let mut next = Vec::with_capacity(current.len() + 1);
         next.extend(current.iter().cloned());
-        next.push(Arc::clone(peer));
+        next.push(Arc::new(Callee {
+            peer: Arc::clone(peer),
+            concurrency: options.concurrency,
+            inflight: AtomicU32::new(0),
+        }));
         reg.callees.store(Arc::new(next));
         Ok((reg.id, is_new))
     }
@@ -358,13 +438,50 @@ pub(crate) fn call(router: &Router, realm: &Realm, caller: &Arc<Peer>, call: Cal
         );
         return;
     };
-    let Some(callee) = reg.pick() else {
-        send(
+    match reg.pick() {
+        Pick::Empty => send(
             caller,
             &call_error(request, ErrorUri::NoSuchProcedure.as_str(), None),
-        );
-        return;
-    };
+        ),
+        Pick::Got(slot) => dispatch(router, realm, &reg, slot, caller, call),
+        Pick::Busy => {
+            let mut queue = reg.queue.lock();
+            if queue.len() >= router.config.max_queued_calls {
+                drop(queue);
+                send(
+                    caller,
+                    &call_error(
+                        request,
+                        ErrorUri::NoAvailableCallee.as_str(),
+                        Some(
+                            "every callee is at its concurrency limit and the call queue is full"
+                                .into(),
+                        ),
+                    ),
+                );
+                return;
+            }
+            queue.push_back(Queued {
+                caller: Arc::clone(caller),
+                call,
+            });
+            drop(queue);
+            caller.queued.lock().insert(request, Arc::downgrade(&reg));
+        }
+    }
+}
+
+/// Sends the INVOCATION for `call` to the callee holding `slot`.
+fn dispatch(
+    router: &Router,
+    realm: &Realm,
+    reg: &Arc<Registration>,
+    slot: Arc<Callee>,
+    caller: &Arc<Peer>,
+    call: Call,
+) {
+    let request = call.request;
+    let callee = Arc::clone(&slot.peer);
     let progressive_input = call.options.progress() == Some(true);
     if progressive_input
         && !(cancelable(&callee)
@@ -372,6 +489,7 @@ pub(crate) fn call(router: &Router, realm: &Realm, caller: &Arc<Peer>, call: Cal
                 .roles
                 .has(Role::Callee, Feature::ProgressiveCallInvocations))
     {
+        slot.release();
         send(
             caller,
             &call_error(
@@ -421,6 +539,8 @@ pub(crate) fn call(router: &Router, realm: &Realm, caller: &Arc<Peer>, call: Cal
                 deadline,
                 killing: false,
                 frozen: progressive_input.then(|| details.clone()),
+                registration: Arc::clone(reg),
+                slot: Arc::clone(&slot),
             },
         );
         id
@@ -436,11 +556,14 @@ pub(crate) fn call(router: &Router, realm: &Realm, caller: &Arc<Peer>, call: Cal
         payload: call.payload,
     });
     let withdraw = |error: ErrorUri, text: &str| {
-        callee.callee.lock().pending.remove(&invocation);
+        let pending = callee.callee.lock().pending.remove(&invocation);
         send(
             caller,
             &call_error(request, error.as_str(), Some(text.to_owned())),
         );
+        if let Some(p) = pending {
+            finished(router, realm, &p);
+        }
     };
     let frame = match frame_for(&callee, &msg) {
         Ok(f) => f,
@@ -476,8 +599,43 @@ pub(crate) fn call(router: &Router, realm: &Realm, caller: &Arc<Peer>, call: Cal
     }
 }
 
+/// An invocation ended (answered, canceled, timed out, or either side left): its slot is
+/// free again, and a waiting call may go.
+fn finished(router: &Router, realm: &Realm, pending: &PendingInvocation) {
+    pending.slot.release();
+    let reg = &pending.registration;
+    loop {
+        let Some(q) = reg.queue.lock().pop_front() else {
+            return;
+        };
+        q.caller.queued.lock().remove(&q.call.request);
+        if q.caller.is_gone() {
+            continue;
+        }
+        match reg.pick() {
+            Pick::Got(slot) => dispatch(router, realm, reg, slot, &q.caller, q.call),
+            Pick::Busy => {
+                q.caller
+                    .queued
+                    .lock()
+                    .insert(q.call.request, Arc::downgrade(reg));
+                reg.queue.lock().push_front(q);
+                return;
+            }
+            Pick::Empty => send(
+                &q.caller,
+                &call_error(
+                    q.call.request,
+                    ErrorUri::Canceled.as_str(),
+                    Some("the procedure's last callee left".into()),
+                ),
+            ),
+        }
+    }
+}
+
 /// A further CALL chunk of a progressive call invocation (same request id as the first).
-pub(crate) fn continue_call(caller: &Arc<Peer>, call: Call) {
+pub(crate) fn continue_call(router: &Router, realm: &Realm, caller: &Arc<Peer>, call: Call) {
     let more = call.options.progress() == Some(true);
     let (callee, invocation, registration) = {
         let mut calls = caller.calls.lock();
@@ -512,6 +670,8 @@ pub(crate) fn continue_call(caller: &Arc<Peer>, call: Call) {
         Ok(frame) => {
             if callee.try_push(frame).is_err() {
                 fail_call(
+                    router,
+                    realm,
                     caller,
                     call.request,
                     ErrorUri::Unavailable,
@@ -520,6 +680,8 @@ pub(crate) fn continue_call(caller: &Arc<Peer>, call: Call) {
             }
         }
         Err(e) => fail_call(
+            router,
+            realm,
             caller,
             call.request,
             e,
@@ -530,29 +692,32 @@ pub(crate) fn continue_call(caller: &Arc<Peer>, call: Call) {
 
 /// Ends a call from the dealer's side: the caller gets `error`, the callee an INTERRUPT if it
 /// can take one.
-fn fail_call(caller: &Arc<Peer>, request: Id, error: ErrorUri, text: &str) {
+fn fail_call(
+    router: &Router,
+    realm: &Realm,
+    caller: &Arc<Peer>,
+    request: Id,
+    error: ErrorUri,
+    text: &str,
+) {
     let Some(route) = caller.calls.lock().remove(&request) else {
         return;
     };
-    if route
-        .callee
-        .callee
-        .lock()
-        .pending
-        .remove(&route.invocation)
-        .is_some()
-        && cancelable(&route.callee)
-    {
+    let pending = route.callee.callee.lock().pending.remove(&route.invocation);
+    if pending.is_some() && cancelable(&route.callee) {
         interrupt(&route.callee, route.invocation, "killnowait", error);
     }
     send(
         caller,
         &call_error(request, error.as_str(), Some(text.to_owned())),
     );
+    if let Some(p) = pending {
+        finished(router, realm, &p);
+    }
 }
 
 /// CANCEL from a caller (wamp-spec §5.4). Unknown or finished calls are ignored.
-pub(crate) fn cancel(caller: &Arc<Peer>, m: Cancel) {
+pub(crate) fn cancel(router: &Router, realm: &Realm, caller: &Arc<Peer>, m: Cancel) {
     let mode = match m.options.mode() {
         Some("skip") => "skip",
         Some("kill") => "kill",
@@ -560,12 +725,28 @@ pub(crate) fn cancel(caller: &Arc<Peer>, m: Cancel) {
     };
     let route = {
         let calls = caller.calls.lock();
-        match calls.get(&m.request) {
-            Some(r) => (Arc::clone(&r.callee), r.invocation),
-            None => return,
-        }
+        calls
+            .get(&m.request)
+            .map(|r| (Arc::clone(&r.callee), r.invocation))
     };
-    let (callee, invocation) = route;
+    let Some((callee, invocation)) = route else {
+        // Still waiting for a callee? Then it never went anywhere: drop it.
+        let waiting = caller.queued.lock().remove(&m.request);
+        if let Some(reg) = waiting.and_then(|w| w.upgrade()) {
+            reg.queue
+                .lock()
+                .retain(|q| !(q.caller.id() == caller.id() && q.call.request == m.request));
+            send(
+                caller,
+                &call_error(
+                    m.request,
+                    ErrorUri::Canceled.as_str(),
+                    Some("canceled by the caller".into()),
+                ),
+            );
+        }
+        return;
+    };
     let mode = if cancelable(&callee) { mode } else { "skip" };
     if mode == "kill" {
         let mut state = callee.callee.lock();
@@ -579,10 +760,9 @@ pub(crate) fn cancel(caller: &Arc<Peer>, m: Cancel) {
         return;
     }
     caller.calls.lock().remove(&m.request);
-    let was_pending = callee.callee.lock().pending.remove(&invocation).is_some();
-    if !was_pending {
+    let Some(pending) = callee.callee.lock().pending.remove(&invocation) else {
         return;
-    }
+    };
     if mode == "killnowait" {
         interrupt(&callee, invocation, "killnowait", ErrorUri::Canceled);
     }
@@ -594,11 +774,17 @@ pub(crate) fn cancel(caller: &Arc<Peer>, m: Cancel) {
             Some("canceled by the caller".into()),
         ),
     );
+    finished(router, realm, &pending);
 }
 
 /// A dealer timeout fired for `invocation` of `callee` (if it is still pending and its
 /// deadline is `at`).
-pub(crate) fn timed_out(callee: &Arc<Peer>, invocation: Id, at: std::time::Instant) {
+pub(crate) fn timed_out(
+    router: &Router,
+    callee: &Arc<Peer>,
+    invocation: Id,
+    at: std::time::Instant,
+) {
     let pending = {
         let mut state = callee.callee.lock();
         match state.pending.get(&invocation) {
@@ -623,6 +809,9 @@ pub(crate) fn timed_out(callee: &Arc<Peer>, invocation: Id, at: std::time::Insta
             ),
         );
     }
+    if let Some(realm) = router.realm(&callee.identity.realm) {
+        finished(router, &realm, &p);
+    }
 }
 
 /// A YIELD or ERROR(INVOCATION) from a callee that no longer matches a pending invocation:
@@ -637,9 +826,14 @@ fn unknown_invocation(callee: &Peer, id: Id) -> Result<(), String> {
 }
 
 /// Handles a YIELD: forwards the (progressive or final) result to the caller.
-pub(crate) fn yield_(router: &Router, callee: &Arc<Peer>, y: Yield) -> Result<(), String> {
+pub(crate) fn yield_(
+    router: &Router,
+    realm: &Realm,
+    callee: &Arc<Peer>,
+    y: Yield,
+) -> Result<(), String> {
     let progress = y.options.progress() == Some(true);
-    let (caller, call_request, forward) = {
+    let (caller, call_request, forward, ended) = {
         let mut state = callee.callee.lock();
         let Some(pending) = state.pending.get_mut(&y.request) else {
             drop(state);
@@ -656,56 +850,64 @@ pub(crate) fn yield_(router: &Router, callee: &Arc<Peer>, y: Yield) -> Result<()
                 Arc::clone(&pending.caller),
                 pending.call_request,
                 pending.receive_progress,
+                None,
             )
         } else {
             let Some(p) = state.pending.remove(&y.request) else {
                 return Ok(());
             };
-            (p.caller, p.call_request, true)
+            (Arc::clone(&p.caller), p.call_request, true, Some(p))
         }
     };
     if !progress {
         caller.calls.lock().remove(&call_request);
     }
-    if !forward || caller.is_gone() {
-        return Ok(());
+    if forward && !caller.is_gone() {
+        let mut details = ResultDetails::default();
+        if progress {
+            details.insert("progress".into(), Value::Bool(true));
+        }
+        copy_ppt(&y.options, &mut details);
+        let msg = Message::Result(CallResult {
+            request: call_request,
+            details,
+            payload: y.payload,
+        });
+        deliver_or_fail(&caller, call_request, &msg);
     }
-    let mut details = ResultDetails::default();
-    if progress {
-        details.insert("progress".into(), Value::Bool(true));
+    if let Some(p) = ended {
+        finished(router, realm, &p);
     }
-    copy_ppt(&y.options, &mut details);
-    let msg = Message::Result(CallResult {
-        request: call_request,
-        details,
-        payload: y.payload,
-    });
-    deliver_or_fail(&caller, call_request, &msg);
     Ok(())
 }
 
 /// Handles ERROR(INVOCATION): forwards the error URI and payload to the caller.
-pub(crate) fn invocation_error(callee: &Arc<Peer>, e: ErrorMessage) -> Result<(), String> {
+pub(crate) fn invocation_error(
+    router: &Router,
+    realm: &Realm,
+    callee: &Arc<Peer>,
+    e: ErrorMessage,
+) -> Result<(), String> {
     let Some(pending) = callee.callee.lock().pending.remove(&e.request) else {
         return unknown_invocation(callee, e.request);
     };
-    let caller = pending.caller;
+    let caller = Arc::clone(&pending.caller);
     caller.calls.lock().remove(&pending.call_request);
-    if caller.is_gone() {
-        return Ok(());
+    if !caller.is_gone() {
+        let error = match ErrorUri::parse_lenient(&e.error) {
+            Some(ErrorUri::Canceled) => ErrorUri::Canceled.as_str().to_owned(),
+            _ => e.error,
+        };
+        let msg = Message::Error(ErrorMessage {
+            request_type: MessageType::Call,
+            request: pending.call_request,
+            details: e.details,
+            error,
+            payload: e.payload,
+        });
+        deliver_or_fail(&caller, pending.call_request, &msg);
     }
-    let error = match ErrorUri::parse_lenient(&e.error) {
-        Some(ErrorUri::Canceled) => ErrorUri::Canceled.as_str().to_owned(),
-        _ => e.error,
-    };
-    let msg = Message::Error(ErrorMessage {
-        request_type: MessageType::Call,
-        request: pending.call_request,
-        details: e.details,
-        error,
-        payload: e.payload,
-    });
-    deliver_or_fail(&caller, pending.call_request, &msg);
+    finished(router, realm, &pending);
     Ok(())
 }
 
@@ -733,24 +935,35 @@ fn deliver_or_fail(caller: &Peer, request: Id, msg: &Message) {
     }
 }
 
-/// A caller left: withdraw its pending calls, interrupting callees that support it.
-pub(crate) fn caller_left(caller: &Peer) {
+/// A caller left: withdraw its pending and waiting calls, interrupting callees that support it.
+pub(crate) fn caller_left(router: &Router, realm: &Realm, caller: &Peer) {
+    let waiting: Vec<_> = caller.queued.lock().drain().collect();
+    for (request, reg) in waiting {
+        if let Some(reg) = reg.upgrade() {
+            reg.queue
+                .lock()
+                .retain(|q| !(q.caller.id() == caller.id() && q.call.request == request));
+        }
+    }
     let routes: Vec<_> = caller.calls.lock().drain().collect();
     for (_, route) in routes {
         let removed = route.callee.callee.lock().pending.remove(&route.invocation);
-        if removed.is_some() && !route.callee.is_gone() && cancelable(&route.callee) {
-            interrupt(
-                &route.callee,
-                route.invocation,
-                "killnowait",
-                ErrorUri::Canceled,
-            );
+        if let Some(p) = removed {
+            if !route.callee.is_gone() && cancelable(&route.callee) {
+                interrupt(
+                    &route.callee,
+                    route.invocation,
+                    "killnowait",
+                    ErrorUri::Canceled,
+                );
+            }
+            finished(router, realm, &p);
         }
     }
 }
 
 /// A callee left: every call it owed an answer fails with `wamp.error.canceled`.
-pub(crate) fn callee_left(callee: &Peer) {
+pub(crate) fn callee_left(router: &Router, realm: &Realm, callee: &Peer) {
     let mut pending: Vec<_> = callee.callee.lock().pending.drain().collect();
     pending.sort_unstable_by_key(|(id, _)| *id);
     for (_, p) in pending {
@@ -765,6 +978,7 @@ pub(crate) fn callee_left(callee: &Peer) {
                 ),
             );
         }
+        finished(router, realm, &p);
     }
 }
 

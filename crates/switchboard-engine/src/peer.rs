@@ -110,6 +110,10 @@ pub(crate) struct PendingInvocation {
     pub killing: bool,
     /// The first INVOCATION's details, repeated on every chunk of a progressive invocation.
     pub frozen: Option<switchboard_proto::options::InvocationDetails>,
+    /// The registration it went through (its wait queue drains when this ends).
+    pub registration: Arc<crate::dealer::Registration>,
+    /// The callee slot it occupies.
+    pub slot: Arc<crate::dealer::Callee>,
 }
 
 /// The callee side of a session: invocations it owes an answer to.
@@ -185,6 +189,8 @@ pub struct Peer {
     pub(crate) testaments: Mutex<Vec<Testament>>,
     pub(crate) callee: Mutex<CalleeState>,
     pub(crate) calls: Mutex<HashMap<Id, CallRoute>>,
+    /// Calls of this caller waiting for a callee below its concurrency limit.
+    pub(crate) queued: Mutex<HashMap<Id, std::sync::Weak<crate::dealer::Registration>>>,
 }
 
 impl std::fmt::Debug for Peer {
@@ -222,6 +228,7 @@ impl Peer {
                 pending: HashMap::new(),
             }),
             calls: Mutex::new(HashMap::new()),
+            queued: Mutex::new(HashMap::new()),
         }
     }
 

@@ -40,6 +40,8 @@ pub struct EngineConfig {
     pub agent: String,
     /// How many testaments one session may hold.
     pub max_testaments: usize,
+    /// How many calls may wait per registration when every callee is at its concurrency limit.
+    pub max_queued_calls: usize,
     /// Settings of realms not listed in `realm_settings` (also realms created on first use).
     pub default_realm_settings: RealmSettings,
     /// Settings per realm name.
@@ -57,6 +59,7 @@ impl Default for EngineConfig {
             slow_consumer: SlowConsumerPolicy::Close,
             agent: concat!("Switchboard/", env!("CARGO_PKG_VERSION")).into(),
             max_testaments: 64,
+            max_queued_calls: 1000,
             default_realm_settings: RealmSettings::default(),
             realm_settings: BTreeMap::new(),
         }
@@ -229,7 +232,7 @@ impl Router {
                 break;
             };
             if let Some(peer) = self.sessions.pin().get(&callee) {
-                dealer::timed_out(peer, invocation, at);
+                dealer::timed_out(self, peer, invocation, at);
             }
         }
     }

@@ -286,7 +286,7 @@ impl Session {
                     let Message::Call(call) = msg else {
                         return Flow::Continue;
                     };
-                    dealer::continue_call(&joined.peer, call);
+                    dealer::continue_call(&self.router, &joined.realm, &joined.peer, call);
                     return Flow::Continue;
                 }
                 Some(false) => {
@@ -343,15 +343,16 @@ impl Session {
             }
             Message::Call(m) => self.call(m),
             Message::Cancel(m) => {
-                dealer::cancel(&joined.peer, m);
+                dealer::cancel(&self.router, &joined.realm, &joined.peer, m);
                 Flow::Continue
             }
-            Message::Yield(m) => match dealer::yield_(&self.router, &joined.peer, m) {
+            Message::Yield(m) => match dealer::yield_(&self.router, &joined.realm, &joined.peer, m)
+            {
                 Ok(()) => Flow::Continue,
                 Err(why) => self.protocol_violation(&why),
             },
             Message::Error(m) if m.request_type == MessageType::Invocation => {
-                match dealer::invocation_error(&joined.peer, m) {
+                match dealer::invocation_error(&self.router, &joined.realm, &joined.peer, m) {
                     Ok(()) => Flow::Continue,
                     Err(why) => self.protocol_violation(&why),
                 }
@@ -578,6 +579,11 @@ impl Session {
         let options = RegistrationOptions {
             disclose_caller: m.options.disclose_caller() == Some(true),
             forward_timeout: m.options.forward_timeout() == Some(true),
+            concurrency: m
+                .options
+                .concurrency()
+                .filter(|n| *n > 0)
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
         };
         let (format, outbox) = (self.format, &self.outbox);
         let Some(joined) = self.joined.as_mut() else {
@@ -736,8 +742,8 @@ impl Session {
                 meta::registration_removed(router, realm, peer.id(), *id, deleted);
             }
         }
-        dealer::callee_left(peer);
-        dealer::caller_left(peer);
+        dealer::callee_left(router, realm, peer);
+        dealer::caller_left(router, realm, peer);
         realm.leave(peer.id());
         if !quiet {
             meta::publish_testaments(router, realm, peer);

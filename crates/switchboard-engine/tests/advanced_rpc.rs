@@ -710,3 +710,146 @@ fn when_the_first_callee_leaves_the_next_one_takes_over() {
     );
     b.expect_invocation();
 }
+
+// ---- per-callee concurrency ----
+
+#[test]
+fn a_callee_at_its_concurrency_limit_makes_calls_wait_then_serves_them_in_order() {
+    let r = router();
+    let mut callee = Client::joined(&r, Format::Json, "realm1");
+    callee.register_with(
+        "com.example.one",
+        RegisterOptions::default().with("concurrency", 1u64),
+    );
+    let mut caller = Client::joined(&r, Format::Json, "realm1");
+    let r1 = call_with(
+        &mut caller,
+        "com.example.one",
+        CallOptions::default(),
+        args(vec![Value::from(1u64)]),
+    );
+    let r2 = call_with(
+        &mut caller,
+        "com.example.one",
+        CallOptions::default(),
+        args(vec![Value::from(2u64)]),
+    );
+    let first = callee.expect_invocation();
+    assert_eq!(first_arg(&first.payload), 1);
+    callee.expect_nothing();
+    yield_(&mut callee, first.request, false, 10);
+    assert_eq!(expect_result(&mut caller).request, r1);
+    let second = callee.expect_invocation();
+    assert_eq!(first_arg(&second.payload), 2);
+    yield_(&mut callee, second.request, false, 20);
+    assert_eq!(expect_result(&mut caller).request, r2);
+}
+
+#[test]
+fn when_the_wait_queue_is_full_the_call_fails_clearly() {
+    let r = Router::new(EngineConfig {
+        max_queued_calls: 1,
+        ..EngineConfig::default()
+    });
+    let mut callee = Client::joined(&r, Format::Json, "realm1");
+    callee.register_with(
+        "com.example.one",
+        RegisterOptions::default().with("concurrency", 1u64),
+    );
+    let mut caller = Client::joined(&r, Format::Json, "realm1");
+    call_with(
+        &mut caller,
+        "com.example.one",
+        CallOptions::default(),
+        Payload::empty(),
+    );
+    call_with(
+        &mut caller,
+        "com.example.one",
+        CallOptions::default(),
+        Payload::empty(),
+    );
+    let third = call_with(
+        &mut caller,
+        "com.example.one",
+        CallOptions::default(),
+        Payload::empty(),
+    );
+    assert_eq!(
+        caller
+            .expect_error(48, "wamp.error.no_available_callee")
+            .request,
+        third
+    );
+}
+
+#[test]
+fn a_waiting_call_can_be_canceled_and_a_leaving_caller_withdraws_its_waiting_calls() {
+    let r = router();
+    let mut callee = Client::joined_with(&r, Format::Json, "realm1", roles(CANCELING));
+    callee.register_with(
+        "com.example.one",
+        RegisterOptions::default().with("concurrency", 1u64),
+    );
+    let mut caller = Client::joined(&r, Format::Json, "realm1");
+    call_with(
+        &mut caller,
+        "com.example.one",
+        CallOptions::default(),
+        Payload::empty(),
+    );
+    let waiting = call_with(
+        &mut caller,
+        "com.example.one",
+        CallOptions::default(),
+        Payload::empty(),
+    );
+    let busy = callee.expect_invocation();
+    cancel(&mut caller, waiting, Some("skip"));
+    assert_eq!(
+        caller.expect_error(48, "wamp.error.canceled").request,
+        waiting
+    );
+    let mut other = Client::joined(&r, Format::Json, "realm1");
+    call_with(
+        &mut other,
+        "com.example.one",
+        CallOptions::default(),
+        Payload::empty(),
+    );
+    other.session.transport_closed();
+    yield_(&mut callee, busy.request, false, 1);
+    expect_result(&mut caller);
+    callee.expect_nothing();
+}
+
+#[test]
+fn roundrobin_passes_over_busy_callees() {
+    let r = router();
+    let mut a = Client::joined(&r, Format::Json, "realm1");
+    let mut b = Client::joined(&r, Format::Json, "realm1");
+    for c in [&mut a, &mut b] {
+        c.register_with(
+            "com.example.rr",
+            RegisterOptions::default()
+                .with("invoke", "roundrobin")
+                .with("concurrency", 1u64),
+        );
+    }
+    let mut caller = Client::joined(&r, Format::Json, "realm1");
+    for _ in 0..3 {
+        call_with(
+            &mut caller,
+            "com.example.rr",
+            CallOptions::default(),
+            Payload::empty(),
+        );
+    }
+    let ia = a.expect_invocation();
+    b.expect_invocation();
+    a.expect_nothing();
+    b.expect_nothing();
+    yield_(&mut a, ia.request, false, 0);
+    expect_result(&mut caller);
+    a.expect_invocation();
+}
