@@ -157,6 +157,14 @@ impl Server {
         &self.router
     }
 
+    /// A cloneable handle for opening in-process sessions while the server runs.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            router: Arc::clone(&self.router),
+            limits: Arc::clone(&self.limits),
+        }
+    }
+
     /// Serves until `shutdown` completes; then says GOODBYE to every session and waits (a
     /// little) for the connections to close.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
@@ -252,6 +260,55 @@ async fn accept_loop(
     }
     // Let open connections finish their GOODBYE exchange.
     while connections.join_next().await.is_some() {}
+}
+
+/// A handle on a bound router: opens connections that never leave the process.
+#[derive(Clone, Debug)]
+pub struct ServerHandle {
+    router: Arc<Router>,
+    limits: Arc<ConnLimits>,
+}
+
+/// Why an in-process connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open an in-process connection: {0}")]
+pub struct LocalConnectError(String);
+
+/// Buffer of the in-memory pipe behind an in-process connection.
+const LOCAL_PIPE_BYTES: usize = 1 << 20;
+
+impl ServerHandle {
+    /// The engine.
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
+    }
+
+    /// A RawSocket connection to this router over an in-memory pipe: what embedded
+    /// procedures and in-process clients use. The router side is served like any socket
+    /// (same queues, limits and slow-consumer policy); the returned client side speaks WAMP
+    /// in `format`.
+    pub async fn local_connection(&self, format: Format) -> Result<Connection, LocalConnectError> {
+        let (router_end, client_end) = tokio::io::duplex(LOCAL_PIPE_BYTES);
+        let (router, limits) = (Arc::clone(&self.router), Arc::clone(&self.limits));
+        let accept = AcceptConfig {
+            max_message_size: limits.max_message_size,
+            ..AcceptConfig::default()
+        };
+        tokio::spawn(async move {
+            match switchboard_transport::accept_stream(router_end, None, &accept).await {
+                Ok(conn) => serve(conn, router, &limits).await,
+                Err(e) => tracing::debug!("in-process connection refused: {e}"),
+            }
+        });
+        switchboard_transport::connect_rawsocket_stream(
+            client_end,
+            format,
+            self.limits.max_message_size,
+            None,
+        )
+        .await
+        .map_err(|e| LocalConnectError(e.to_string()))
+    }
 }
 
 /// A connection's outbound queue as the engine sees it.
