@@ -1,7 +1,7 @@
 //! The Broker: subscriptions, event fan-out, retained events and event history.
 //!
 //! Publishing takes no lock on the subscription tables: exact topics live in a concurrent map,
-//! pattern subscriptions in a copy-on-write [`PatternIndex`] snapshot, and each subscription's
+//! pattern subscriptions in a copy-on-write [`PatternIndex`](crate::matching::PatternIndex) snapshot, and each subscription's
 //! subscriber list is a copy-on-write snapshot too. Subscribing and unsubscribing are
 //! serialized per realm by a mutex, which also keeps "first subscriber creates the
 //! subscription" atomic. Each EVENT is encoded once per serializer and the same bytes go to
@@ -21,10 +21,10 @@ use switchboard_proto::options::{EventDetails, PublishOptions};
 use switchboard_proto::uri::{MatchPolicy, Pattern};
 use switchboard_proto::{Dict, Format, Id, Payload, Value, encode};
 
-use crate::matching::PatternIndex;
 use crate::outbox::KillReason;
 use crate::peer::{Identity, Peer};
 use crate::stats::Stats;
+use crate::table::RouteTable;
 
 /// What to do with a subscriber whose outbound queue is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -96,9 +96,7 @@ pub struct BrokerLimits {
 /// The subscription tables of one realm.
 #[derive(Debug, Default)]
 pub struct Broker {
-    exact: papaya::HashMap<Arc<str>, Arc<Subscription>>,
-    patterns: ArcSwap<PatternIndex<Arc<Subscription>>>,
-    by_id: papaya::HashMap<Id, Arc<Subscription>>,
+    table: RouteTable<Subscription>,
     write: Mutex<()>,
     limits: BrokerLimits,
     retained: Mutex<HashMap<String, StoredEvent>>,
@@ -140,16 +138,16 @@ impl Broker {
         announce: impl FnOnce(Id),
     ) -> (Id, bool) {
         let _w = self.write.lock();
-        let (sub, is_new) = match self.find(&pattern) {
+        let (sub, is_new) = match self.table.find(&pattern) {
             Some(sub) => (sub, false),
             None => {
                 let sub = Arc::new(Subscription {
-                    id: self.fresh_id(),
+                    id: self.table.fresh_id(),
                     pattern: pattern.clone(),
                     created: created(),
                     subscribers: ArcSwap::from_pointee(Vec::new()),
                 });
-                self.insert(&sub);
+                self.table.insert(sub.id, &sub.pattern, &sub);
                 (sub, true)
             }
         };
@@ -168,12 +166,7 @@ impl Broker {
     /// Returns whether it was deleted.
     pub fn unsubscribe(&self, session: Id, id: Id) -> Result<bool, NoSuchSubscription> {
         let _w = self.write.lock();
-        let sub = self
-            .by_id
-            .pin()
-            .get(&id)
-            .cloned()
-            .ok_or(NoSuchSubscription)?;
+        let sub = self.table.get(id).ok_or(NoSuchSubscription)?;
         let current = sub.subscribers.load();
         if !current.iter().any(|p| p.id() == session) {
             return Err(NoSuchSubscription);
@@ -185,17 +178,7 @@ impl Broker {
             .collect();
         let deleted = next.is_empty();
         if deleted {
-            self.by_id.pin().remove(&id);
-            match sub.pattern.policy() {
-                MatchPolicy::Exact => {
-                    self.exact.pin().remove(sub.pattern.as_str());
-                }
-                _ => {
-                    let mut index = PatternIndex::clone(&self.patterns.load());
-                    index.remove(&sub.pattern);
-                    self.patterns.store(Arc::new(index));
-                }
-            }
+            self.table.remove(id, &sub.pattern);
         }
         sub.subscribers.store(Arc::new(next));
         Ok(deleted)
@@ -203,26 +186,23 @@ impl Broker {
 
     /// The subscription with this id.
     pub fn get(&self, id: Id) -> Option<Arc<Subscription>> {
-        self.by_id.pin().get(&id).cloned()
+        self.table.get(id)
     }
 
     /// The subscription for exactly this pattern.
     pub fn lookup(&self, pattern: &Pattern) -> Option<Arc<Subscription>> {
-        self.find(pattern)
+        self.table.find(pattern)
     }
 
     /// Every subscription.
     pub fn all(&self) -> Vec<Arc<Subscription>> {
-        self.by_id.pin().values().cloned().collect()
+        self.table.all()
     }
 
     /// Every subscription whose pattern matches `topic`.
     pub fn matching(&self, topic: &str) -> Vec<Arc<Subscription>> {
-        let mut out = Vec::new();
-        if let Some(sub) = self.exact.pin().get(topic) {
-            out.push(Arc::clone(sub));
-        }
-        let patterns = self.patterns.load();
+        let mut out: Vec<_> = self.table.exact(topic).into_iter().collect();
+        let patterns = self.table.patterns();
         if !patterns.is_empty() {
             out.extend(patterns.matches(topic).map(|(_, s)| Arc::clone(s)));
         }
@@ -342,39 +322,6 @@ impl Broker {
             .iter()
             .find(|(p, _)| p.matches(topic))
             .map(|(_, n)| *n)
-    }
-
-    fn find(&self, pattern: &Pattern) -> Option<Arc<Subscription>> {
-        match pattern.policy() {
-            MatchPolicy::Exact => self.exact.pin().get(pattern.as_str()).cloned(),
-            _ => self.patterns.load().get(pattern).cloned(),
-        }
-    }
-
-    fn insert(&self, sub: &Arc<Subscription>) {
-        self.by_id.pin().insert(sub.id, Arc::clone(sub));
-        match sub.pattern.policy() {
-            MatchPolicy::Exact => {
-                self.exact
-                    .pin()
-                    .insert(Arc::from(sub.pattern.as_str()), Arc::clone(sub));
-            }
-            _ => {
-                let mut index = PatternIndex::clone(&self.patterns.load());
-                index.insert(sub.pattern.clone(), Arc::clone(sub));
-                self.patterns.store(Arc::new(index));
-            }
-        }
-    }
-
-    fn fresh_id(&self) -> Id {
-        let ids = self.by_id.pin();
-        loop {
-            let id = random_id();
-            if !ids.contains_key(&id) {
-                return id;
-            }
-        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The Dealer: registrations, and the CALL → INVOCATION → YIELD/ERROR → RESULT/ERROR path.
 //!
 //! Routing a call takes no realm-wide lock: exact procedures are in a concurrent map, patterns
-//! in a copy-on-write [`PatternIndex`] snapshot, callee lists are copy-on-write snapshots and
+//! in a copy-on-write [`PatternIndex`](crate::matching::PatternIndex) snapshot, callee lists are copy-on-write snapshots and
 //! round-robin uses an atomic counter. Pending invocations live with the callee session that
 //! owes the answer, keyed by the INVOCATION id that session got (session scope), and each
 //! caller keeps where its calls went, so whichever side leaves first can clean up.
@@ -14,7 +14,6 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use rand::RngExt;
-use switchboard_proto::ids::random_id;
 use switchboard_proto::message::{
     Call, CallResult, Cancel, ErrorMessage, Interrupt, Invocation, Message, Yield,
 };
@@ -23,10 +22,10 @@ use switchboard_proto::options::{InterruptOptions, InvocationDetails, ResultDeta
 use switchboard_proto::uri::{MatchPolicy, Pattern};
 use switchboard_proto::{Id, Payload, Value, encode};
 
-use crate::matching::PatternIndex;
 use crate::peer::{CallRoute, Peer, PendingInvocation};
 use crate::realm::Realm;
 use crate::router::Router;
+use crate::table::RouteTable;
 
 /// How a shared registration picks a callee (wamp-spec §5.8).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -218,9 +217,7 @@ pub struct NoSuchRegistration;
 /// The registration tables of one realm.
 #[derive(Debug, Default)]
 pub struct Dealer {
-    exact: papaya::HashMap<Arc<str>, Arc<Registration>>,
-    patterns: ArcSwap<PatternIndex<Arc<Registration>>>,
-    by_id: papaya::HashMap<Id, Arc<Registration>>,
+    table: RouteTable<Registration>,
     write: Mutex<()>,
 }
 
@@ -238,7 +235,7 @@ impl Dealer {
         announce: impl FnOnce(Id),
     ) -> Result<(Id, bool), RegisterError> {
         let _w = self.write.lock();
-        let (reg, is_new) = match self.find(&pattern) {
+        let (reg, is_new) = match self.table.find(&pattern) {
             Some(reg) => {
                 let taken = reg.invoke == InvokePolicy::Single
                     || reg.invoke != invoke
@@ -250,7 +247,7 @@ impl Dealer {
             }
             None => {
                 let reg = Arc::new(Registration {
-                    id: self.fresh_id(),
+                    id: self.table.fresh_id(),
                     pattern: pattern.clone(),
                     invoke,
                     options,
@@ -259,7 +256,7 @@ impl Dealer {
                     next: AtomicUsize::new(0),
                     queue: Mutex::new(VecDeque::new()),
                 });
-                self.insert(&reg);
+                self.table.insert(reg.id, &reg.pattern, &reg);
                 (reg, true)
             }
         };
@@ -280,12 +277,7 @@ impl Dealer {
     /// the last callee. Returns whether it was deleted.
     pub fn unregister(&self, session: Id, id: Id) -> Result<bool, NoSuchRegistration> {
         let _w = self.write.lock();
-        let reg = self
-            .by_id
-            .pin()
-            .get(&id)
-            .cloned()
-            .ok_or(NoSuchRegistration)?;
+        let reg = self.table.get(id).ok_or(NoSuchRegistration)?;
         let current = reg.callees.load();
         if !current.iter().any(|p| p.id() == session) {
             return Err(NoSuchRegistration);
@@ -297,17 +289,7 @@ impl Dealer {
             .collect();
         let deleted = next.is_empty();
         if deleted {
-            self.by_id.pin().remove(&id);
-            match reg.pattern.policy() {
-                MatchPolicy::Exact => {
-                    self.exact.pin().remove(reg.pattern.as_str());
-                }
-                _ => {
-                    let mut index = PatternIndex::clone(&self.patterns.load());
-                    index.remove(&reg.pattern);
-                    self.patterns.store(Arc::new(index));
-                }
-            }
+            self.table.remove(id, &reg.pattern);
         }
         reg.callees.store(Arc::new(next));
         Ok(deleted)
@@ -316,59 +298,26 @@ impl Dealer {
     /// The registration a call to `procedure` goes to: exact, else longest prefix, else the
     /// best wildcard (wamp-spec §5.7).
     pub fn lookup(&self, procedure: &str) -> Option<Arc<Registration>> {
-        if let Some(reg) = self.exact.pin().get(procedure) {
-            return Some(Arc::clone(reg));
+        if let Some(reg) = self.table.exact(procedure) {
+            return Some(reg);
         }
-        let patterns = self.patterns.load();
+        let patterns = self.table.patterns();
         patterns.best_match(procedure).map(|(_, r)| Arc::clone(r))
     }
 
     /// The registration with this id.
     pub fn get(&self, id: Id) -> Option<Arc<Registration>> {
-        self.by_id.pin().get(&id).cloned()
+        self.table.get(id)
     }
 
     /// The registration for exactly this pattern.
     pub fn lookup_pattern(&self, pattern: &Pattern) -> Option<Arc<Registration>> {
-        self.find(pattern)
+        self.table.find(pattern)
     }
 
     /// Every registration.
     pub fn all(&self) -> Vec<Arc<Registration>> {
-        self.by_id.pin().values().cloned().collect()
-    }
-
-    fn find(&self, pattern: &Pattern) -> Option<Arc<Registration>> {
-        match pattern.policy() {
-            MatchPolicy::Exact => self.exact.pin().get(pattern.as_str()).cloned(),
-            _ => self.patterns.load().get(pattern).cloned(),
-        }
-    }
-
-    fn insert(&self, reg: &Arc<Registration>) {
-        self.by_id.pin().insert(reg.id, Arc::clone(reg));
-        match reg.pattern.policy() {
-            MatchPolicy::Exact => {
-                self.exact
-                    .pin()
-                    .insert(Arc::from(reg.pattern.as_str()), Arc::clone(reg));
-            }
-            _ => {
-                let mut index = PatternIndex::clone(&self.patterns.load());
-                index.insert(reg.pattern.clone(), Arc::clone(reg));
-                self.patterns.store(Arc::new(index));
-            }
-        }
-    }
-
-    fn fresh_id(&self) -> Id {
-        let ids = self.by_id.pin();
-        loop {
-            let id = random_id();
-            if !ids.contains_key(&id) {
-                return id;
-            }
-        }
+        self.table.all()
     }
 }
 

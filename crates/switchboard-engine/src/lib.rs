@@ -16,6 +16,7 @@ pub mod realm;
 pub mod router;
 pub mod session;
 pub mod stats;
+mod table;
 
 pub use broker::{BrokerLimits, SlowConsumerPolicy};
 pub use clock::{Clock, ManualClock, SystemClock};
