@@ -401,6 +401,9 @@ async fn serve(conn: Connection, router: Arc<Router>, limits: &ConnLimits) {
                     if session.handle_frame(&frame) == Flow::Close {
                         break;
                     }
+                    // A peer sending a long burst must not starve the writers of the
+                    // sessions it feeds: give way to the scheduler every so often.
+                    tokio::task::consume_budget().await;
                 }
                 Some(Err(e)) => {
                     tracing::debug!(?peer, "transport error: {e}");

@@ -417,3 +417,55 @@ async fn a_subscriber_that_stops_reading_is_closed_while_everyone_else_gets_ever
     let _ = killed; // GOODBYE wamp.close.killed is sent when the socket still takes it
     router.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_burst_does_not_get_a_reading_subscriber_killed() {
+    // Default limits: a subscriber that keeps reading must get a burst far larger than its
+    // queue bound, because the publisher's connection gives way to the writers it feeds.
+    let router = TestRouter::start("").await;
+    let mut sub = Raw::connect(router.addr, Format::MessagePack).await;
+    sub.hello("realm1").await;
+    sub.send(Subscribe {
+        request: id(1),
+        options: Default::default(),
+        topic: "com.example.burst".into(),
+    })
+    .await;
+    assert!(matches!(sub.recv().await, Some(Message::Subscribed(_))));
+    const EVENTS: u64 = 30_000;
+    let reader = tokio::spawn(async move {
+        let mut n = 0u64;
+        while n < EVENTS {
+            match sub.recv().await {
+                Some(Message::Event(e)) => {
+                    assert_eq!(e.payload.to_values().unwrap().args[0].as_u64(), Some(n));
+                    n += 1;
+                }
+                other => panic!("subscriber got {other:?} after {n} events"),
+            }
+        }
+        n
+    });
+    let mut publisher = Raw::connect(router.addr, Format::MessagePack).await;
+    publisher.hello("realm1").await;
+    let mut burst = Vec::new();
+    for i in 0..EVENTS {
+        let msg = Message::Publish(Publish {
+            request: id(i + 1),
+            options: Default::default(),
+            topic: "com.example.burst".into(),
+            payload: Payload::args(vec![Value::from(i)]),
+        });
+        let frame = encode(&msg, Format::MessagePack).unwrap();
+        let len = frame.len() as u32;
+        burst.extend_from_slice(&[0, (len >> 16) as u8, (len >> 8) as u8, len as u8]);
+        burst.extend_from_slice(&frame);
+    }
+    publisher.stream.write_all(&burst).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(60), reader)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, EVENTS);
+    router.stop().await;
+}
