@@ -212,10 +212,28 @@ impl Session {
 
     async fn connect_inner(options: ConnectOptions) -> Result<Session, ConnectError> {
         let endpoint = Endpoint::parse(&options.url)?;
-        let mut handshake = Handshake::new(&options)?;
         let conn =
             switchboard_transport::connect(&endpoint, options.serializer, options.max_message_size)
                 .await?;
+        Session::join_inner(conn, options).await
+    }
+
+    /// Joins a realm over a connection that is already open (for example an in-process
+    /// connection to an embedded router); `options.url` is not used.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::connect`], less the network errors.
+    pub async fn join(conn: Connection, options: ConnectOptions) -> Result<Session, ConnectError> {
+        let timeout = options.connect_timeout;
+        match tokio::time::timeout(timeout, Session::join_inner(conn, options)).await {
+            Ok(result) => result,
+            Err(_) => Err(ConnectError::Timeout),
+        }
+    }
+
+    async fn join_inner(conn: Connection, options: ConnectOptions) -> Result<Session, ConnectError> {
+        let mut handshake = Handshake::new(&options)?;
         let Connection {
             format,
             mut reader,
