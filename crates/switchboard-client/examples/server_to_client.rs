@@ -38,7 +38,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
                     .call(&format!("com.example.client.{caller}.name"), (), ())
                     .await
                     .map_err(ApplicationError::runtime_error)?;
-                Ok(CallOutput::value(format!("Hello, {name}! (said the router)")))
+                Ok(CallOutput::value(format!(
+                    "Hello, {name}! (said the router)"
+                )))
             }
         })
         .await?;
@@ -57,7 +59,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
         )
         .await?;
     let greeting = client
-        .call_with("com.example.greet_me", (), (), CallOptions::new().disclose_me(true))
+        .call_with(
+            "com.example.greet_me",
+            (),
+            (),
+            CallOptions::new().disclose_me(true),
+        )
         .await?;
     println!("{}", greeting.decode::<String>()?);
 

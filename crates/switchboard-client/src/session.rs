@@ -232,7 +232,10 @@ impl Session {
         }
     }
 
-    async fn join_inner(conn: Connection, options: ConnectOptions) -> Result<Session, ConnectError> {
+    async fn join_inner(
+        conn: Connection,
+        options: ConnectOptions,
+    ) -> Result<Session, ConnectError> {
         let mut handshake = Handshake::new(&options)?;
         let Connection {
             format,

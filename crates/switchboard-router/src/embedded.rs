@@ -73,7 +73,10 @@ impl ServerHandle {
     /// # Errors
     ///
     /// [`EmbeddedError`] when the router refuses the session.
-    pub async fn session_with(&self, mut options: ConnectOptions) -> Result<Session, EmbeddedError> {
+    pub async fn session_with(
+        &self,
+        mut options: ConnectOptions,
+    ) -> Result<Session, EmbeddedError> {
         options.serializer = Format::MessagePack;
         let conn = self.local_connection(Format::MessagePack).await?;
         Ok(Session::join(conn, options).await?)
@@ -120,7 +123,10 @@ pub async fn register_per_session<P: PerSessionProcedure>(
     let departures = session
         .subscribe("wamp.session.on_leave", move |event: Event| {
             if let Some(left) = event.arg::<u64>(0).ok().and_then(Id::new) {
-                let state = s.lock().unwrap_or_else(PoisonError::into_inner).remove(&left);
+                let state = s
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&left);
                 if let Some(state) = state {
                     p.session_left(left, state);
                 }
@@ -129,18 +135,22 @@ pub async fn register_per_session<P: PerSessionProcedure>(
         })
         .await?;
     let registration = session
-        .register_with(uri, RegisterOptions::new().disclose_caller(true), move |inv: Invocation| {
-            let result = match inv.caller() {
-                Some(caller) => {
-                    let mut states = states.lock().unwrap_or_else(PoisonError::into_inner);
-                    procedure.call(caller, states.entry(caller).or_default(), &inv)
-                }
-                None => Err(switchboard_client::ApplicationError::runtime_error(
-                    "the router did not disclose the caller",
-                )),
-            };
-            std::future::ready(result)
-        })
+        .register_with(
+            uri,
+            RegisterOptions::new().disclose_caller(true),
+            move |inv: Invocation| {
+                let result = match inv.caller() {
+                    Some(caller) => {
+                        let mut states = states.lock().unwrap_or_else(PoisonError::into_inner);
+                        procedure.call(caller, states.entry(caller).or_default(), &inv)
+                    }
+                    None => Err(switchboard_client::ApplicationError::runtime_error(
+                        "the router did not disclose the caller",
+                    )),
+                };
+                std::future::ready(result)
+            },
+        )
         .await?;
     Ok(PerSessionRegistration {
         registration,

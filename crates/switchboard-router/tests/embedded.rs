@@ -30,7 +30,9 @@ impl PerSessionProcedure for Counter {
 
 #[tokio::test]
 async fn embedded_procedures_serve_clients_keep_per_session_state_and_call_clients_back() {
-    let config = Config::from_toml_str("[[listen]]\nbind = \"127.0.0.1:0\"\n[[realm]]\nname = \"realm1\"\n").unwrap();
+    let config =
+        Config::from_toml_str("[[listen]]\nbind = \"127.0.0.1:0\"\n[[realm]]\nname = \"realm1\"\n")
+            .unwrap();
     let server = Server::bind(&config).await.unwrap();
     let url = format!("ws://{}/ws", server.local_addrs()[0]);
     let handle = server.handle();
@@ -48,7 +50,15 @@ async fn embedded_procedures_serve_clients_keep_per_session_state_and_call_clien
         .await
         .unwrap();
     let left = Arc::new(Mutex::new(Vec::new()));
-    register_per_session(&inside, "com.example.count", Counter { left: Arc::clone(&left) }).await.unwrap();
+    register_per_session(
+        &inside,
+        "com.example.count",
+        Counter {
+            left: Arc::clone(&left),
+        },
+    )
+    .await
+    .unwrap();
     let callback = inside.clone();
     inside
         .register("com.example.greet_me", move |inv: Invocation| {
@@ -56,27 +66,50 @@ async fn embedded_procedures_serve_clients_keep_per_session_state_and_call_clien
             async move {
                 let caller = inv.caller().expect("disclosed");
                 let uri = format!("com.example.client.{caller}.name");
-                let name: String = callback.call(&uri, (), ()).await.map_err(|e| switchboard_client::ApplicationError::runtime_error(e))?;
+                let name: String = callback
+                    .call(&uri, (), ())
+                    .await
+                    .map_err(|e| switchboard_client::ApplicationError::runtime_error(e))?;
                 Ok(CallOutput::value(format!("hello, {name}")))
             }
         })
         .await
         .unwrap();
 
-    let options = |url: &str| ConnectOptions { url: url.to_owned(), realm: "realm1".into(), ..ConnectOptions::default() };
+    let options = |url: &str| ConnectOptions {
+        url: url.to_owned(),
+        realm: "realm1".into(),
+        ..ConnectOptions::default()
+    };
     let a = Session::connect(options(&url)).await.unwrap();
     let b = Session::connect(options(&url)).await.unwrap();
-    assert_eq!(a.call::<i64>("com.example.add", (2, 3), ()).await.unwrap(), 5);
+    assert_eq!(
+        a.call::<i64>("com.example.add", (2, 3), ()).await.unwrap(),
+        5
+    );
     for n in 1..=3u64 {
         assert_eq!(a.call::<u64>("com.example.count", (), ()).await.unwrap(), n);
     }
-    assert_eq!(b.call::<u64>("com.example.count", (), ()).await.unwrap(), 1, "state is per session");
+    assert_eq!(
+        b.call::<u64>("com.example.count", (), ()).await.unwrap(),
+        1,
+        "state is per session"
+    );
 
     // server-to-client: the client registers a procedure for its own session
     let own = format!("com.example.client.{}.name", b.id());
-    b.register(&own, |_inv: Invocation| async { Ok(CallOutput::value("b")) }).await.unwrap();
+    b.register(&own, |_inv: Invocation| async {
+        Ok(CallOutput::value("b"))
+    })
+    .await
+    .unwrap();
     let greeting = b
-        .call_with("com.example.greet_me", (), (), switchboard_client::CallOptions::new().disclose_me(true))
+        .call_with(
+            "com.example.greet_me",
+            (),
+            (),
+            switchboard_client::CallOptions::new().disclose_me(true),
+        )
         .await
         .unwrap();
     assert_eq!(greeting.decode::<String>().unwrap(), "hello, b");
@@ -89,8 +122,15 @@ async fn embedded_procedures_serve_clients_keep_per_session_state_and_call_clien
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(*left.lock().unwrap(), vec![(a_id, 3)], "the object is told who left, with its state");
+    assert_eq!(
+        *left.lock().unwrap(),
+        vec![(a_id, 3)],
+        "the object is told who left, with its state"
+    );
 
     stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), running).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .unwrap()
+        .unwrap();
 }
