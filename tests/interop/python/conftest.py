@@ -7,7 +7,10 @@ Router, in order of precedence:
   against Crossbar.io). It is neither started nor stopped.
 * ``SWITCHBOARD_BIN``: start ``$SWITCHBOARD_BIN start --port 0 --bind 127.0.0.1`` once per
   test module (see ``RouterProcess`` for the stdout contract) and stop it with SIGTERM at
-  the end of the module, asserting exit status 0.
+  the end of the module, asserting exit status 0. A test module that defines
+  ``ROUTER_CONFIG`` (TOML text) gets a router started with ``--config`` on a file holding
+  that text instead; with ``WAMP_ROUTER_URL`` such a module is skipped (that router's
+  configuration is not ours to choose).
 
 The tests themselves run real Autobahn|Python programs from ``scripts/`` as subprocesses
 of this interpreter (the interop venv's python).
@@ -150,10 +153,15 @@ class RouterProcess:
     On SIGTERM the router closes sessions with GOODBYE and exits with status 0.
     """
 
-    def __init__(self, binary: str, logdir: Path):
+    def __init__(self, binary: str, logdir: Path, config: str | None = None):
         self.binary = binary
         self.logdir = logdir
         self.cmd = [binary, "start", "--port", "0", "--bind", "127.0.0.1"]
+        if config is not None:
+            # --port/--bind override the first [[listen]] of the config
+            config_path = logdir / "switchboard.toml"
+            config_path.write_text(config, encoding="utf-8")
+            self.cmd += ["--config", str(config_path)]
         self.stdout_path = logdir / "router.stdout.log"
         self.stderr_path = logdir / "router.stderr.log"
         self._stderr = open(self.stderr_path, "w", encoding="utf-8")
@@ -212,7 +220,8 @@ class RouterProcess:
             self.popen.wait()
 
 
-def start_router(logdir: Path) -> Router:
+def start_router(logdir: Path, config: str | None = None) -> Router:
+    """Start ``$SWITCHBOARD_BIN`` (with ``config``, TOML text, as its --config file if given)."""
     binary = os.environ.get("SWITCHBOARD_BIN")
     if not binary:
         pytest.fail(
@@ -221,7 +230,7 @@ def start_router(logdir: Path) -> Router:
         )
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         pytest.fail(f"SWITCHBOARD_BIN={binary!r} is not an executable file")
-    process = RouterProcess(binary, logdir)
+    process = RouterProcess(binary, logdir, config)
     return Router(process.url, process.rs_url, process)
 
 
@@ -240,12 +249,16 @@ def external_router() -> Router | None:
 
 @pytest.fixture(scope="module")
 def router(tmp_path_factory, request):
-    """The router under test, one per test module."""
+    """The router under test, one per test module; started with the module's
+    ``ROUTER_CONFIG`` (TOML text) as its --config file if the module defines one."""
+    config = getattr(request.module, "ROUTER_CONFIG", None)
     external = external_router()
     if external:
+        if config is not None:
+            pytest.skip("needs a router started with this module's ROUTER_CONFIG; WAMP_ROUTER_URL is set")
         yield external
         return
-    router = start_router(tmp_path_factory.mktemp(f"router-{request.module.__name__}"))
+    router = start_router(tmp_path_factory.mktemp(f"router-{request.module.__name__}"), config)
     try:
         yield router
     finally:

@@ -149,12 +149,15 @@ def _serializer(name: str):
         raise Failure(f"unknown serializer {name!r} (known: {', '.join(SERIALIZERS)})") from None
 
 
-async def join(url: str, realm: str, serializer: str = "json", name: str = "session", timeout: float = 10.0):
+async def join(url: str, realm: str, serializer: str = "json", name: str = "session", timeout: float = 10.0,
+               without_features: dict | None = None):
     """Connect a plain autobahn.asyncio.wamp.ApplicationSession and wait until it has joined.
 
     ``url`` may be ws:// (WebSocket) or rs:// (RawSocket); only ``serializer`` is offered,
     so the session is known to speak it. The returned session carries two extra futures,
     ``left`` (CloseDetails of the session's end) and ``closed`` (transport gone).
+    ``without_features`` ({"callee": ["call_canceling"], ...}) leaves those feature flags out
+    of the roles the session announces in HELLO (Autobahn's defaults otherwise).
     """
     from autobahn.asyncio.wamp import ApplicationRunner, ApplicationSession
 
@@ -187,8 +190,11 @@ async def join(url: str, realm: str, serializer: str = "json", name: str = "sess
     holder = {}
 
     def make(config):
-        holder["session"] = Session(config)
-        return holder["session"]
+        session = Session(config)
+        if without_features:
+            session._session_roles = _roles_without(without_features)
+        holder["session"] = session
+        return session
 
     runner = ApplicationRunner(url, realm, serializers=[_serializer(serializer)])
     try:
@@ -207,6 +213,20 @@ async def join(url: str, realm: str, serializer: str = "json", name: str = "sess
     session.closed = closed
     step(f"{name} joined {realm!r} over {url.split(':')[0]}/{serializer} (session {session._session_id})")
     return session
+
+
+def _roles_without(without: dict) -> dict:
+    import copy
+
+    from autobahn.wamp.role import DEFAULT_CLIENT_ROLES
+
+    roles = copy.deepcopy(DEFAULT_CLIENT_ROLES)
+    for role, features in without.items():
+        for feature in features:
+            if not hasattr(roles[role], feature):
+                raise Failure(f"Autobahn's {role} role has no feature {feature!r}")
+            setattr(roles[role], feature, None)
+    return roles
 
 
 async def leave(*sessions, timeout: float = 5.0) -> None:
@@ -240,3 +260,112 @@ def run(main, args: argparse.Namespace) -> None:
     print("OK", flush=True)
     sys.stdout.flush()
     os._exit(0)
+
+
+# --------------------------------------------------------------------------------------
+# helpers for the Advanced Profile scenarios
+# --------------------------------------------------------------------------------------
+
+
+class Events:
+    """What one subscription delivered, in order: ``(args, kwargs, details)`` per EVENT."""
+
+    def __init__(self, who: str):
+        self.who = who
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.subscription = None  # autobahn Subscription, set by subscribe()
+
+    def handler(self, *args, details=None, **kwargs):
+        self.queue.put_nowait((list(args), kwargs, details))
+
+    async def next(self, timeout: float = 5.0):
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except asyncio.TimeoutError:
+            raise Failure(f"{self.who}: no EVENT within {timeout:g}s (last step: {_last_step})") from None
+
+    def expect_none(self, what: str) -> None:
+        """Nothing (more) was delivered; call it after a fence event proved delivery is done."""
+        if not self.queue.empty():
+            args, kwargs, details = self.queue.get_nowait()
+            raise Failure(f"{self.who}: unexpected EVENT {what}: args={args!r} kwargs={kwargs!r} details={details}")
+
+
+async def subscribe(session, topic: str, who: str, **options) -> Events:
+    """Subscribe ``session`` (SubscribeOptions ``options``, details always on) to ``topic``."""
+    from autobahn.wamp.types import SubscribeOptions
+
+    events = Events(who)
+    events.subscription = await session.subscribe(
+        events.handler, topic, options=SubscribeOptions(details_arg="details", **options)
+    )
+    return events
+
+
+async def expect_error(awaitable, uri: str, what: str, timeout: float = 5.0):
+    """``awaitable`` must fail with an ApplicationError ``uri`` within ``timeout`` seconds;
+    returns the error."""
+    from autobahn.wamp.exception import ApplicationError
+
+    try:
+        result = await asyncio.wait_for(awaitable, timeout)
+    except asyncio.TimeoutError:
+        raise Failure(f"{what}: no answer within {timeout:g}s (expected ERROR {uri})") from None
+    except ApplicationError as e:
+        expect_eq(e.error, uri, f"{what}: ERROR uri")
+        return e
+    raise Failure(f"{what}: expected ERROR {uri}, got result {result!r}")
+
+
+def inject_options(session, message_class, **extra) -> None:
+    """The next ``message_class`` message (autobahn.wamp.message.Call, Publish, Register, ...)
+    that ``session`` sends carries the extra Options keys ``extra``.
+
+    For spec options this Autobahn version has no API for (CALL ``disclose_me``, REGISTER
+    ``disclose_caller``, PUBLISH ``disclose_me``): the message is built by Autobahn as
+    usual and only its Options dict (element 2 of every request message) is extended.
+    """
+    transport = session._transport
+    pending = transport.__dict__.setdefault("_interop_inject", [])
+    pending.append((message_class, extra))
+    if "_interop_send" in transport.__dict__:
+        return
+    original = transport.send
+
+    def send(msg):
+        for i, (cls, options) in enumerate(pending):
+            if isinstance(msg, cls):
+                del pending[i]
+                raw = msg.marshal()
+                raw[2] = {**raw[2], **options}
+                obj_serializer = transport._serializer._serializer
+                msg._serialized[obj_serializer] = obj_serializer.serialize(raw)
+                break
+        return original(msg)
+
+    transport._interop_send = original
+    transport.send = send
+
+
+def record_incoming(session) -> list:
+    """Every WAMP message ``session`` receives from now on, appended (as Autobahn parsed it)
+    to the returned list before Autobahn handles it."""
+    seen = []
+    handle = session.onMessage
+
+    def on_message(msg):
+        seen.append(msg)
+        return handle(msg)
+
+    session.onMessage = on_message
+    return seen
+
+
+async def wait_until(predicate, what: str, timeout: float = 5.0) -> None:
+    """Poll ``predicate()`` on the event loop until it is true."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise Failure(f"timed out after {timeout:g}s waiting for {what}")
+        await asyncio.sleep(0.005)
