@@ -69,7 +69,7 @@ async fn embedded_procedures_serve_clients_keep_per_session_state_and_call_clien
                 let name: String = callback
                     .call(&uri, (), ())
                     .await
-                    .map_err(|e| switchboard_client::ApplicationError::runtime_error(e))?;
+                    .map_err(switchboard_client::ApplicationError::runtime_error)?;
                 Ok(CallOutput::value(format!("hello, {name}")))
             }
         })
