@@ -284,8 +284,17 @@ fn testaments_are_published_when_the_session_goes_detached_before_destroyed() {
         Dict::new(),
     )
     .unwrap();
-    let flushed = meta_call(&mut c, "wamp.session.flush_testaments", vec![], dict! { "scope" => "destroyed" });
-    assert_eq!(flushed, Ok(vec![]), "flush returns nothing (wamp-spec §6.4)");
+    let flushed = meta_call(
+        &mut c,
+        "wamp.session.flush_testaments",
+        vec![],
+        dict! { "scope" => "destroyed" },
+    );
+    assert_eq!(
+        flushed,
+        Ok(vec![]),
+        "flush returns nothing (wamp-spec §6.4)"
+    );
     meta_call(
         &mut c,
         "wamp.session.add_testament",
