@@ -1,7 +1,7 @@
 //! The running router: listeners, one task per connection, bounded outbound queues drained by
 //! a batching writer, graceful shutdown.
 //!
-//! Each connection has a reader loop that feeds the engine's [`Session`] and a writer task that
+//! Each connection has a reader loop that feeds the engine's [`Session`](switchboard_engine::Session) and a writer task that
 //! takes everything queued (up to a batch) and writes it with one flush (ARCHITECTURE.md,
 //! decision 6). The queue between them is bounded in messages and in bytes; the engine is told
 //! when it is full and applies the slow-consumer policy (decision 5).
