@@ -211,6 +211,8 @@ impl Session {
     }
 
     async fn connect_inner(options: ConnectOptions) -> Result<Session, ConnectError> {
+        // Bad options are reported before anything goes on the network.
+        Handshake::new(&options)?;
         let endpoint = Endpoint::parse(&options.url)?;
         let conn =
             switchboard_transport::connect(&endpoint, options.serializer, options.max_message_size)

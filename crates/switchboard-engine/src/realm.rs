@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use switchboard_proto::Id;
 
+use crate::auth::RealmSecurity;
 use crate::broker::{Broker, BrokerLimits};
 use crate::dealer::Dealer;
 use crate::peer::Peer;
@@ -44,17 +45,25 @@ pub struct Realm {
     pub broker: Broker,
     /// Registrations.
     pub dealer: Dealer,
+    /// Who may join and what they may do.
+    pub security: RealmSecurity,
     sessions: papaya::HashMap<Id, Arc<Peer>>,
 }
 
 impl Realm {
-    /// An empty realm.
+    /// An empty realm open to anyone ([`RealmSecurity::open`]).
     pub fn new(name: &str, settings: RealmSettings) -> Realm {
+        Realm::with_security(name, settings, RealmSecurity::open())
+    }
+
+    /// An empty realm with its authenticator and authorizer.
+    pub fn with_security(name: &str, settings: RealmSettings, security: RealmSecurity) -> Realm {
         Realm {
             name: Arc::from(name),
             broker: Broker::new(settings.broker.clone()),
             settings,
             dealer: Dealer::default(),
+            security,
             sessions: papaya::HashMap::new(),
         }
     }

@@ -14,9 +14,11 @@ use switchboard_proto::names::CloseReason;
 use switchboard_proto::uri::UriRules;
 use switchboard_proto::{Format, Id};
 
+use crate::auth::RealmSecurity;
 use crate::broker::SlowConsumerPolicy;
 use crate::clock::{Clock, SystemClock};
 use crate::dealer;
+use crate::limits::SessionLimits;
 use crate::outbox::Outbox;
 use crate::peer::Peer;
 use crate::realm::{Realm, RealmSettings};
@@ -46,6 +48,13 @@ pub struct EngineConfig {
     pub default_realm_settings: RealmSettings,
     /// Settings per realm name.
     pub realm_settings: BTreeMap<String, RealmSettings>,
+    /// Authentication and authorization of realms not listed in `security` (also realms
+    /// created on first use).
+    pub default_security: RealmSecurity,
+    /// Authentication and authorization per realm name.
+    pub security: BTreeMap<String, RealmSecurity>,
+    /// Per-session and per-authid bounds.
+    pub session_limits: SessionLimits,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +71,9 @@ impl Default for EngineConfig {
             max_queued_calls: 1000,
             default_realm_settings: RealmSettings::default(),
             realm_settings: BTreeMap::new(),
+            default_security: RealmSecurity::open(),
+            security: BTreeMap::new(),
+            session_limits: SessionLimits::default(),
         }
     }
 }
@@ -90,7 +102,8 @@ impl Router {
     pub fn with_clock(config: EngineConfig, clock: Arc<dyn Clock>) -> Arc<Router> {
         let realms = papaya::HashMap::new();
         for name in &config.realms {
-            let realm = Realm::new(name, config.settings_for(name));
+            let realm =
+                Realm::with_security(name, config.settings_for(name), config.security_for(name));
             realms
                 .pin()
                 .insert(Arc::from(name.as_str()), Arc::new(realm));
@@ -173,7 +186,11 @@ impl Router {
         let realms = self.realms.pin();
         let realm = realms.get_or_insert_with(Arc::from(name), || {
             tracing::info!(realm = name, "created realm on first use");
-            Arc::new(Realm::new(name, self.config.settings_for(name)))
+            Arc::new(Realm::with_security(
+                name,
+                self.config.settings_for(name),
+                self.config.security_for(name),
+            ))
         });
         Some(Arc::clone(realm))
     }
@@ -190,6 +207,32 @@ impl Router {
             let peer = build(id);
             sessions.insert(id, Arc::clone(&peer));
             return peer;
+        }
+    }
+
+    /// A random session id not in use now, for a session still authenticating (WAMP-CRA
+    /// names it in its challenge). [`Router::add_session_as`] takes it at WELCOME.
+    pub(crate) fn fresh_session_id(&self) -> Id {
+        let sessions = self.sessions.pin();
+        loop {
+            let id = random_id();
+            if !sessions.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// As [`Router::add_session`], with `preferred` as the id unless another session took it
+    /// meanwhile (then a fresh one: ids are 53-bit random, so this practically never happens).
+    pub(crate) fn add_session_as(
+        &self,
+        preferred: Id,
+        build: impl Fn(Id) -> Arc<Peer>,
+    ) -> Arc<Peer> {
+        let peer = build(preferred);
+        match self.sessions.pin().try_insert(preferred, Arc::clone(&peer)) {
+            Ok(_) => peer,
+            Err(_) => self.add_session(build),
         }
     }
 
@@ -239,6 +282,13 @@ impl Router {
 }
 
 impl EngineConfig {
+    fn security_for(&self, realm: &str) -> RealmSecurity {
+        self.security
+            .get(realm)
+            .cloned()
+            .unwrap_or_else(|| self.default_security.clone())
+    }
+
     fn settings_for(&self, realm: &str) -> RealmSettings {
         self.realm_settings
             .get(realm)

@@ -17,9 +17,12 @@ use switchboard_proto::options::{CloseDetails, WelcomeDetails};
 use switchboard_proto::uri::{MatchPolicy, Pattern, Uri};
 use switchboard_proto::{Dict, Format, Id, Payload, Value, decode, encode};
 
+use crate::auth::{AuthDecision, AuthOutcome, HelloRequest, PendingAuth};
+use crate::authz::{Action, Authorization};
 use crate::broker::Publication;
 use crate::dealer::{self, InvokePolicy, RegisterError, RegistrationOptions};
 use crate::features;
+use crate::limits::LIMIT_EXCEEDED;
 use crate::meta;
 use crate::outbox::Outbox;
 use crate::peer::{ClientRoles, Identity, Peer};
@@ -40,6 +43,8 @@ pub enum Flow {
 enum State {
     /// Waiting for HELLO (also after a completed GOODBYE handshake).
     Fresh,
+    /// CHALLENGE sent: only AUTHENTICATE (or ABORT) may come.
+    Challenging,
     Established,
     Closed,
 }
@@ -57,6 +62,16 @@ struct Joined {
     streamed_calls: bool,
 }
 
+/// A HELLO that got a CHALLENGE, waiting for AUTHENTICATE.
+#[derive(Debug)]
+struct Authenticating {
+    realm: Arc<Realm>,
+    roles: ClientRoles,
+    /// The session id WELCOME will carry.
+    session: Id,
+    pending: Box<dyn PendingAuth>,
+}
+
 /// The session state machine of one connection.
 pub struct Session {
     router: Arc<Router>,
@@ -65,6 +80,7 @@ pub struct Session {
     max_message_size: usize,
     state: State,
     joined: Option<Joined>,
+    authenticating: Option<Authenticating>,
     transport: Dict,
 }
 
@@ -92,6 +108,7 @@ impl Session {
             max_message_size,
             state: State::Fresh,
             joined: None,
+            authenticating: None,
             transport: Dict::new(),
         }
     }
@@ -135,6 +152,14 @@ impl Session {
                     other.message_type()
                 )),
             },
+            State::Challenging => match msg {
+                Message::Authenticate(m) => self.authenticate(m),
+                Message::Abort(_) => self.close(),
+                other => self.protocol_violation(&format!(
+                    "{} while the router waits for AUTHENTICATE",
+                    other.message_type()
+                )),
+            },
             State::Established => self.established(msg),
         }
     }
@@ -166,6 +191,7 @@ impl Session {
     }
 
     fn close(&mut self) -> Flow {
+        self.authenticating = None;
         self.leave();
         self.state = State::Closed;
         self.outbox.close();
@@ -202,45 +228,144 @@ impl Session {
         if roles.is_empty() {
             return self.protocol_violation("HELLO.Details.roles must announce at least one role");
         }
-        if let Some(methods) = hello.details.authmethods()
-            && !methods.is_empty()
-            && !methods.contains(&"anonymous")
-        {
-            return self.abort(
-                ErrorUri::NoMatchingAuthMethod.as_str(),
-                &format!(
-                    "no offered auth method is configured here (offered: {})",
-                    methods.join(", ")
-                ),
-            );
-        }
         let Some(realm) = self.router.realm_for_hello(&hello.realm) else {
             return self.abort(
                 ErrorUri::NoSuchRealm.as_str(),
                 &format!("no realm {:?} on this router", hello.realm),
             );
         };
+        let session = self.router.fresh_session_id();
+        let no_extra = Dict::new();
+        let authextra = hello.details.authextra().unwrap_or(&no_extra);
+        let request = HelloRequest::new(
+            &hello.realm,
+            session,
+            &hello.details,
+            authextra,
+            &self.transport,
+            self.router.clock().unix_millis(),
+        );
+        let decision = realm.security.authenticator.hello(&request);
+        self.decide(decision, realm, roles, session)
+    }
+
+    /// AUTHENTICATE answering our CHALLENGE.
+    fn authenticate(&mut self, m: Authenticate) -> Flow {
+        let Some(auth) = self.authenticating.take() else {
+            return self.protocol_violation("AUTHENTICATE without a CHALLENGE");
+        };
+        let Authenticating {
+            realm,
+            roles,
+            session,
+            pending,
+        } = auth;
+        let decision = pending.authenticate(&m);
+        self.decide(decision, realm, roles, session)
+    }
+
+    /// Acts on an authenticator's decision: WELCOME, CHALLENGE or ABORT.
+    fn decide(
+        &mut self,
+        decision: AuthDecision,
+        realm: Arc<Realm>,
+        roles: ClientRoles,
+        session: Id,
+    ) -> Flow {
+        match decision {
+            AuthDecision::Welcome(outcome) => self.welcome(realm, roles, session, outcome),
+            AuthDecision::Challenge {
+                method,
+                extra,
+                pending,
+            } => {
+                self.reply(&Message::Challenge(Challenge { method, extra }));
+                self.authenticating = Some(Authenticating {
+                    realm,
+                    roles,
+                    session,
+                    pending,
+                });
+                self.state = State::Challenging;
+                Flow::Continue
+            }
+            AuthDecision::Abort(abort) => {
+                tracing::info!(realm = %realm.name, reason = %abort.reason, "login refused: {}", abort.message);
+                self.abort(&abort.reason, &abort.message)
+            }
+        }
+    }
+
+    /// Joins the realm as `outcome` says and sends WELCOME.
+    fn welcome(
+        &mut self,
+        realm: Arc<Realm>,
+        roles: ClientRoles,
+        session: Id,
+        outcome: AuthOutcome,
+    ) -> Flow {
+        if self.router.is_shutting_down() {
+            return self.abort(
+                CloseReason::SystemShutdown.as_str(),
+                "the router is shutting down",
+            );
+        }
+        if let Some(max) = self.router.config.session_limits.max_sessions_per_authid {
+            let open = realm
+                .sessions()
+                .iter()
+                .filter(|p| *p.identity.authid == *outcome.authid)
+                .count();
+            if open >= max {
+                tracing::info!(realm = %realm.name, authid = %outcome.authid, "login refused: max_sessions_per_authid ({max}) reached");
+                return self.abort(
+                    ErrorUri::NotAuthorized.as_str(),
+                    &format!(
+                        "authid {:?} already has {open} sessions on realm {:?} (the limit is {max})",
+                        outcome.authid, realm.name
+                    ),
+                );
+            }
+        }
         let (format, max, outbox) = (self.format, self.max_message_size, Arc::clone(&self.outbox));
         let transport = self.transport.clone();
-        let peer = self.router.add_session(|session| {
+        let authid: Arc<str> = if outcome.authid.is_empty() {
+            Arc::from(session.to_string())
+        } else {
+            Arc::from(outcome.authid.as_str())
+        };
+        let authrole: Arc<str> = Arc::from(outcome.authrole.as_str());
+        let authmethod: Arc<str> = Arc::from(outcome.authmethod.as_str());
+        let authprovider: Arc<str> = Arc::from(outcome.authprovider.as_str());
+        let peer = self.router.add_session_as(session, |session| {
             let identity = Identity {
                 session,
                 realm: Arc::clone(&realm.name),
-                authid: Arc::from(session.to_string()),
-                authrole: Arc::from("anonymous"),
-                authmethod: Arc::from("anonymous"),
-                authprovider: Arc::from("static"),
+                authid: Arc::clone(&authid),
+                authrole: Arc::clone(&authrole),
+                authmethod: Arc::clone(&authmethod),
+                authprovider: Arc::clone(&authprovider),
             };
-            Arc::new(Peer::new(identity, format, max, roles, transport, outbox))
+            Arc::new(Peer::new(
+                identity,
+                format,
+                max,
+                roles,
+                transport.clone(),
+                Arc::clone(&outbox),
+            ))
         });
         let who = &peer.identity;
-        let details = WelcomeDetails::default()
+        let mut details = WelcomeDetails::default()
             .with("roles", Value::Dict(features::router_roles()))
             .with("agent", self.router.config.agent.as_str())
             .with("authid", &*who.authid)
             .with("authrole", &*who.authrole)
             .with("authmethod", &*who.authmethod)
             .with("authprovider", &*who.authprovider);
+        if !outcome.authextra.is_empty() {
+            details = details.with("authextra", Value::Dict(outcome.authextra));
+        }
         self.reply(&Message::Welcome(Welcome {
             session: peer.id(),
             details,
@@ -252,7 +377,7 @@ impl Session {
             "wamp.session.on_join",
             vec![Value::Dict(meta::session_details(&peer))],
         );
-        tracing::debug!(session = %peer.id(), realm = %realm.name, "session joined");
+        tracing::debug!(session = %peer.id(), realm = %realm.name, authid = %peer.identity.authid, authrole = %peer.identity.authrole, "session joined");
         let request_ids = if self.router.config.strict_request_ids {
             RequestIdChecker::strict()
         } else {
@@ -268,6 +393,57 @@ impl Session {
         });
         self.state = State::Established;
         Flow::Continue
+    }
+
+    /// What the realm's authorizer says about this session doing `action` on `uri`.
+    fn authorize(&self, action: Action, uri: &str) -> Authorization {
+        match self.joined.as_ref() {
+            Some(j) => j
+                .realm
+                .security
+                .authorizer
+                .authorize(&j.peer.identity, action, uri),
+            None => Authorization::Deny,
+        }
+    }
+
+    /// ERROR `wamp.error.not_authorized` for `action` on `uri`.
+    fn not_authorized(&self, request_type: MessageType, request: Id, action: Action, uri: &str) {
+        self.error(
+            request_type,
+            request,
+            ErrorUri::NotAuthorized,
+            self.denial(action, uri),
+        );
+    }
+
+    fn denial(&self, action: Action, uri: &str) -> String {
+        let role = self
+            .joined
+            .as_ref()
+            .map_or("", |j| &*j.peer.identity.authrole);
+        format!("role {role:?} is not authorized to {action} {uri:?}")
+    }
+
+    /// ERROR [`LIMIT_EXCEEDED`] for a session holding `held` of `what` (the limit; `key` is the
+    /// router config key that sets it).
+    fn limit_exceeded(
+        &self,
+        request_type: MessageType,
+        request: Id,
+        what: &str,
+        key: &str,
+        held: usize,
+    ) {
+        self.reply(&Message::Error(ErrorMessage {
+            request_type,
+            request,
+            details: Default::default(),
+            error: LIMIT_EXCEEDED.to_owned(),
+            payload: Payload::args(vec![Value::from(format!(
+                "this session already has {held} {what}, the most allowed (limits.{key})"
+            ))]),
+        }));
     }
 
     fn established(&mut self, msg: Message) -> Flow {
@@ -395,7 +571,7 @@ impl Session {
         }));
     }
 
-    fn publish(&mut self, m: Publish) {
+    fn publish(&mut self, mut m: Publish) {
         let Some(joined) = self.joined.as_ref() else {
             return;
         };
@@ -416,6 +592,18 @@ impl Session {
                 ErrorUri::NotAuthorized,
                 "topics under wamp. are reserved for the router".into(),
             );
+        }
+        match self.authorize(Action::Publish, &m.topic) {
+            Authorization::Deny => {
+                return refuse(
+                    ErrorUri::NotAuthorized,
+                    self.denial(Action::Publish, &m.topic),
+                );
+            }
+            Authorization::Allow { disclose: true } => {
+                m.options.insert("disclose_me".into(), Value::Bool(true));
+            }
+            Authorization::Allow { disclose: false } => {}
         }
         let publication = joined.realm.broker.publish(
             &Publication::from_message(&m, &joined.peer),
@@ -452,6 +640,34 @@ impl Session {
                 );
             }
         };
+        if !self.authorize(Action::Subscribe, &m.topic).is_allowed() {
+            return self.not_authorized(
+                MessageType::Subscribe,
+                m.request,
+                Action::Subscribe,
+                &m.topic,
+            );
+        }
+        if let (Some(max), Some(joined)) = (
+            self.router.config.session_limits.max_subscriptions,
+            self.joined.as_ref(),
+        ) {
+            let held = joined.subscriptions.len();
+            let renewal = joined
+                .realm
+                .broker
+                .lookup(&pattern)
+                .is_some_and(|sub| joined.subscriptions.contains(&sub.id));
+            if held >= max && !renewal {
+                return self.limit_exceeded(
+                    MessageType::Subscribe,
+                    m.request,
+                    "subscriptions",
+                    "max_subscriptions_per_session",
+                    held,
+                );
+            }
+        }
         let (format, outbox) = (self.format, &self.outbox);
         let Some(joined) = self.joined.as_mut() else {
             return;
@@ -576,6 +792,28 @@ impl Session {
                 "procedures under wamp. are reserved for the router".into(),
             );
         }
+        if !self.authorize(Action::Register, &m.procedure).is_allowed() {
+            return self.not_authorized(
+                MessageType::Register,
+                m.request,
+                Action::Register,
+                &m.procedure,
+            );
+        }
+        if let (Some(max), Some(joined)) = (
+            self.router.config.session_limits.max_registrations,
+            self.joined.as_ref(),
+        ) && joined.registrations.len() >= max
+        {
+            let held = joined.registrations.len();
+            return self.limit_exceeded(
+                MessageType::Register,
+                m.request,
+                "registrations",
+                "max_registrations_per_session",
+                held,
+            );
+        }
         let options = RegistrationOptions {
             disclose_caller: m.options.disclose_caller() == Some(true),
             forward_timeout: m.options.forward_timeout() == Some(true),
@@ -678,7 +916,7 @@ impl Session {
         }
     }
 
-    fn call(&mut self, m: Call) -> Flow {
+    fn call(&mut self, mut m: Call) -> Flow {
         let Some(joined) = self.joined.as_ref() else {
             return Flow::Continue;
         };
@@ -690,6 +928,41 @@ impl Session {
                 format!("invalid procedure {:?}: {e}", m.procedure),
             );
             return Flow::Continue;
+        }
+        match self.authorize(Action::Call, &m.procedure) {
+            Authorization::Deny => {
+                self.not_authorized(MessageType::Call, m.request, Action::Call, &m.procedure);
+                return Flow::Continue;
+            }
+            Authorization::Allow { disclose: true } => {
+                m.options.insert("disclose_me".into(), Value::Bool(true));
+            }
+            Authorization::Allow { disclose: false } => {}
+        }
+        // A testament is a publication made later on the session's behalf: it needs the
+        // right to publish to its topic now.
+        if m.procedure == "wamp.session.add_testament"
+            && let Ok(values) = m.payload.to_values()
+            && let Some(topic) = values.args.first().and_then(Value::as_str)
+            && !self.authorize(Action::Publish, topic).is_allowed()
+        {
+            self.not_authorized(MessageType::Call, m.request, Action::Publish, topic);
+            return Flow::Continue;
+        }
+        if let Some(max) = self.router.config.session_limits.max_pending_calls
+            && !m.procedure.starts_with("wamp.")
+        {
+            let pending = joined.peer.calls.lock().len() + joined.peer.queued.lock().len();
+            if pending >= max {
+                self.limit_exceeded(
+                    MessageType::Call,
+                    m.request,
+                    "calls waiting for a result",
+                    "max_pending_calls_per_session",
+                    pending,
+                );
+                return Flow::Continue;
+            }
         }
         if m.procedure.starts_with("wamp.") {
             let reply = match meta::call(

@@ -5,6 +5,7 @@
 //! format's. Its serde impls apply the JSON binary convention (wamp-spec §8.2): in a
 //! human-readable format (JSON) bytes travel as a string `"\u0000" + base64(bytes)`, and such a
 //! string decodes back to bytes; binary formats (MessagePack, CBOR) use their native byte strings.
+//! It follows that a text string starting with U+0000 cannot travel through JSON as text.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;

@@ -26,7 +26,11 @@ fn any_value() -> impl Strategy<Value = Value> {
         (i64::MIN..0).prop_map(Value::Int),
         // Finite floats only: JSON has no NaN or infinity.
         (-1e300f64..1e300).prop_map(Value::Float),
-        ".{0,12}".prop_map(Value::Str),
+        // A JSON string starting with U+0000 is bytes by the binary convention, so such
+        // strings are not plain strings in every format.
+        ".{0,12}"
+            .prop_filter("starts with NUL", |s| !s.starts_with('\0'))
+            .prop_map(Value::Str),
         prop::collection::vec(any::<u8>(), 0..16).prop_map(|b| Value::Bytes(Bytes::from(b))),
     ];
     leaf.prop_recursive(3, 24, 4, |inner| {

@@ -41,6 +41,8 @@ use serde::Deserialize;
 use switchboard_proto::Format;
 use switchboard_proto::uri::{MatchPolicy, Pattern, Uri, UriRules};
 
+use crate::security::{self, AuthConfig, RawAuth, RawRole, RoleConfig};
+
 /// The commented default configuration written by `switchboard init`.
 ///
 /// It parses to exactly [`Config::dev_default`].
@@ -60,11 +62,18 @@ log_level = "info"
 # One [[listen]] table per listener; WebSocket and RawSocket share each listener's port.
 [[listen]]
 # IP address and TCP port to listen on; port 0 lets the operating system pick a free port.
+# (Instead of bind, `unix = "/run/switchboard.sock"` listens on a Unix domain socket.)
 bind = "127.0.0.1:8080"
 # HTTP path of the WebSocket endpoint (must start with "/").
 ws_path = "/ws"
 # Serializers clients may use: any of "json", "msgpack", "cbor".
 serializers = ["json", "msgpack", "cbor"]
+# Optional: a smaller message size limit for this listener than limits.max_message_size.
+# max_message_size = 1048576
+# Optional: TLS (wss:// and RawSocket over TLS) with a PEM certificate chain and private key.
+# [listen.tls]
+# cert_chain = "/etc/switchboard/fullchain.pem"
+# key = "/etc/switchboard/key.pem"
 
 [limits]
 # Largest WAMP message accepted, in bytes (RawSocket can announce at most 16 MiB).
@@ -79,6 +88,20 @@ outbound_queue_messages = 4096
 outbound_queue_bytes = 16777216
 # When a session's outbound queue is full: "close" the session, or "drop" the event and count it.
 slow_consumer = "close"
+# Registrations one session may hold (switchboard.error.limit_exceeded beyond).
+max_registrations_per_session = 10000
+# Subscriptions one session may hold (switchboard.error.limit_exceeded beyond).
+max_subscriptions_per_session = 10000
+# Calls one session may have waiting for a result (switchboard.error.limit_exceeded beyond).
+max_pending_calls_per_session = 10000
+# Optional: sessions one authid may have on a realm at once (ABORT wamp.error.not_authorized).
+# max_sessions_per_authid = 10
+# Optional: close a connection that sent nothing for this many milliseconds.
+# idle_timeout_ms = 300000
+# Optional: send a WebSocket PING (RawSocket: PING frame) every this many milliseconds, and
+# close the connection if nothing (not even the PONG) arrives within ping_timeout_ms.
+# ping_interval_ms = 30000
+# ping_timeout_ms = 10000
 
 # One [[realm]] table per realm clients may join.
 [[realm]]
@@ -95,6 +118,23 @@ max_retained_events = 1000
 # topic = "com.example.log"
 # match = "prefix"
 # limit = 100
+# Optional authentication and authorization (see docs/security.md and examples/auth.toml).
+# Without [realm.auth] and [[realm.role]], anyone joins anonymously and may do everything.
+# [realm.auth.anonymous]
+# role = "anonymous"
+# [[realm.auth.ticket]]
+# authid = "joe"
+# ticket = "secret"
+# role = "user"
+# [[realm.role]]
+# name = "user"
+# [[realm.role.permission]]
+# uri = ""
+# match = "prefix"
+# call = true
+# register = true
+# publish = true
+# subscribe = true
 "#;
 
 /// Default listen address of the development setup.
@@ -113,6 +153,7 @@ const DEFAULT_MAX_SESSIONS: usize = 10_000;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_OUTBOUND_QUEUE_MESSAGES: usize = 4096;
 const DEFAULT_OUTBOUND_QUEUE_BYTES: usize = 16 * 1024 * 1024;
+const DEFAULT_MAX_PER_SESSION: usize = 10_000;
 
 /// Level names accepted as a plain `router.log_level`.
 const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
@@ -207,14 +248,34 @@ impl Default for RawRouter {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawListen {
-    /// `bind`: `IP:PORT`. Required.
-    pub bind: String,
+    /// `bind`: `IP:PORT`. Required unless `unix` is given.
+    #[serde(default)]
+    pub bind: Option<String>,
+    /// `unix`: the path of a Unix domain socket to listen on instead of `bind`.
+    #[serde(default)]
+    pub unix: Option<String>,
     /// `ws_path`: the WebSocket HTTP path.
     #[serde(default = "default_ws_path")]
     pub ws_path: String,
     /// `serializers`: names such as `json`.
     #[serde(default = "default_serializer_names")]
     pub serializers: Vec<String>,
+    /// `max_message_size`: this listener's limit (at most `limits.max_message_size`).
+    #[serde(default)]
+    pub max_message_size: Option<usize>,
+    /// `[listen.tls]`.
+    #[serde(default)]
+    pub tls: Option<RawTls>,
+}
+
+/// `[listen.tls]` as read.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// `cert_chain`: PEM file with the server certificate first, then its chain.
+    pub cert_chain: String,
+    /// `key`: PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
 }
 
 fn default_ws_path() -> String {
@@ -231,9 +292,12 @@ fn default_serializer_names() -> Vec<String> {
 impl Default for RawListen {
     fn default() -> RawListen {
         RawListen {
-            bind: DEFAULT_BIND.to_string(),
+            bind: Some(DEFAULT_BIND.to_string()),
+            unix: None,
             ws_path: default_ws_path(),
             serializers: default_serializer_names(),
+            max_message_size: None,
+            tls: None,
         }
     }
 }
@@ -254,6 +318,20 @@ pub struct RawLimits {
     pub outbound_queue_bytes: usize,
     /// `slow_consumer`.
     pub slow_consumer: SlowConsumer,
+    /// `max_registrations_per_session`.
+    pub max_registrations_per_session: usize,
+    /// `max_subscriptions_per_session`.
+    pub max_subscriptions_per_session: usize,
+    /// `max_pending_calls_per_session`.
+    pub max_pending_calls_per_session: usize,
+    /// `max_sessions_per_authid` (absent: unbounded).
+    pub max_sessions_per_authid: Option<usize>,
+    /// `idle_timeout_ms` (absent: none).
+    pub idle_timeout_ms: Option<u64>,
+    /// `ping_interval_ms` (absent: no pings).
+    pub ping_interval_ms: Option<u64>,
+    /// `ping_timeout_ms` (default: the interval).
+    pub ping_timeout_ms: Option<u64>,
 }
 
 impl Default for RawLimits {
@@ -265,6 +343,13 @@ impl Default for RawLimits {
             outbound_queue_messages: DEFAULT_OUTBOUND_QUEUE_MESSAGES,
             outbound_queue_bytes: DEFAULT_OUTBOUND_QUEUE_BYTES,
             slow_consumer: SlowConsumer::Close,
+            max_registrations_per_session: DEFAULT_MAX_PER_SESSION,
+            max_subscriptions_per_session: DEFAULT_MAX_PER_SESSION,
+            max_pending_calls_per_session: DEFAULT_MAX_PER_SESSION,
+            max_sessions_per_authid: None,
+            idle_timeout_ms: None,
+            ping_interval_ms: None,
+            ping_timeout_ms: None,
         }
     }
 }
@@ -287,6 +372,12 @@ pub struct RawRealm {
     /// `[[realm.history]]`: topics whose events are kept for `wamp.subscription.get_events`.
     #[serde(default)]
     pub history: Vec<RawHistory>,
+    /// `[realm.auth]`: who may join and how (see [`crate::security`]).
+    #[serde(default)]
+    pub auth: Option<RawAuth>,
+    /// `[[realm.role]]`: what each role may do.
+    #[serde(default)]
+    pub role: Vec<RawRole>,
 }
 
 /// One `[[realm.history]]` table as read.
@@ -320,14 +411,15 @@ impl RawConfig {
     /// returned, naming its key path.
     pub fn validate(&self) -> Result<Config, ConfigError> {
         let router = validate_router(&self.router)?;
-        let listen = match &self.listen {
-            Some(listen) => validate_listeners(listen)?,
-            None => validate_listeners(&[RawListen::default()])?,
-        };
         let limits = validate_limits(&self.limits)?;
+        let (listen, unix_listen) = match &self.listen {
+            Some(listen) => validate_listeners(listen, &limits)?,
+            None => validate_listeners(&[RawListen::default()], &limits)?,
+        };
         let mut config = Config {
             router,
             listen,
+            unix_listen,
             limits,
             realms: Vec::with_capacity(self.realm.len()),
         };
@@ -387,6 +479,19 @@ impl RawConfig {
                 }
                 realm_config.history.push((pattern, h.limit));
             }
+            if let Some(auth) = &realm.auth {
+                realm_config.auth =
+                    Some(security::validate_auth(auth, &format!("realm[{i}].auth"))?);
+            }
+            realm_config.roles =
+                security::validate_roles(&realm.role, &format!("realm[{i}].role"))?;
+            if realm_config.auth.is_some() || !realm_config.roles.is_empty() {
+                security::check_roles_exist(
+                    realm_config.auth.as_ref(),
+                    &realm_config.roles,
+                    &format!("realm[{i}]"),
+                )?;
+            }
             config.realms.push(realm_config);
         }
         if config.realms.is_empty() && !config.router.auto_realms {
@@ -425,7 +530,9 @@ fn validate_router(raw: &RawRouter) -> Result<RouterSettings, ConfigError> {
     })
 }
 
-fn validate_listeners(raw: &[RawListen]) -> Result<Vec<ListenConfig>, ConfigError> {
+type Listeners = (Vec<ListenConfig>, Vec<UnixListenConfig>);
+
+fn validate_listeners(raw: &[RawListen], limits: &Limits) -> Result<Listeners, ConfigError> {
     if raw.is_empty() {
         return Err(ConfigError::invalid(
             "listen",
@@ -433,36 +540,115 @@ fn validate_listeners(raw: &[RawListen]) -> Result<Vec<ListenConfig>, ConfigErro
         ));
     }
     let mut out: Vec<ListenConfig> = Vec::with_capacity(raw.len());
+    let mut unix_out: Vec<UnixListenConfig> = Vec::new();
     let mut seen: HashMap<SocketAddr, usize> = HashMap::new();
+    let mut seen_paths: HashMap<PathBuf, usize> = HashMap::new();
     for (i, listen) in raw.iter().enumerate() {
-        let bind: SocketAddr = listen.bind.trim().parse().map_err(|_| {
-            ConfigError::invalid(
-                format!("listen[{i}].bind"),
-                format!(
-                    "invalid socket address {:?} (expected IP:PORT, e.g. \"127.0.0.1:8080\" or \
-                     \"[::1]:8080\")",
-                    listen.bind
-                ),
-            )
-        })?;
-        // Port 0 asks the OS for a free port, so several such listeners do not collide.
-        if bind.port() != 0
-            && let Some(first) = seen.insert(bind, i)
-        {
-            return Err(ConfigError::invalid(
-                format!("listen[{i}].bind"),
-                format!("duplicate address {bind} (also listen[{first}].bind)"),
-            ));
-        }
         validate_ws_path(&listen.ws_path, i)?;
         let serializers = validate_serializers(&listen.serializers, i)?;
-        out.push(ListenConfig {
-            bind,
-            ws_path: listen.ws_path.clone(),
-            serializers,
-        });
+        let max_message_size = match listen.max_message_size {
+            None => None,
+            Some(n) => {
+                let key = format!("listen[{i}].max_message_size");
+                let n = NonZeroUsize::new(n)
+                    .ok_or_else(|| ConfigError::invalid(&key, "must be > 0"))?;
+                if n > limits.max_message_size {
+                    return Err(ConfigError::invalid(
+                        key,
+                        format!(
+                            "{n} is larger than limits.max_message_size ({})",
+                            limits.max_message_size
+                        ),
+                    ));
+                }
+                Some(n)
+            }
+        };
+        let tls = match &listen.tls {
+            None => None,
+            Some(tls) => {
+                for (field, value) in [("cert_chain", &tls.cert_chain), ("key", &tls.key)] {
+                    if value.trim().is_empty() {
+                        return Err(ConfigError::invalid(
+                            format!("listen[{i}].tls.{field}"),
+                            "must be the path of a PEM file",
+                        ));
+                    }
+                }
+                Some(TlsFiles {
+                    cert_chain: PathBuf::from(&tls.cert_chain),
+                    key: PathBuf::from(&tls.key),
+                })
+            }
+        };
+        match (&listen.bind, &listen.unix) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    format!("listen[{i}].unix"),
+                    "give either bind (TCP) or unix (Unix domain socket), not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ConfigError::invalid(
+                    format!("listen[{i}].bind"),
+                    "required (IP:PORT, e.g. \"127.0.0.1:8080\"), unless unix = \"/path\" is given",
+                ));
+            }
+            (None, Some(path)) => {
+                if path.trim().is_empty() {
+                    return Err(ConfigError::invalid(
+                        format!("listen[{i}].unix"),
+                        "must be a socket path",
+                    ));
+                }
+                let path = PathBuf::from(path);
+                if let Some(first) = seen_paths.insert(path.clone(), i) {
+                    return Err(ConfigError::invalid(
+                        format!("listen[{i}].unix"),
+                        format!(
+                            "duplicate socket path {} (also listen[{first}].unix)",
+                            path.display()
+                        ),
+                    ));
+                }
+                unix_out.push(UnixListenConfig {
+                    path,
+                    ws_path: listen.ws_path.clone(),
+                    serializers,
+                    max_message_size,
+                    tls,
+                });
+            }
+            (Some(bind), None) => {
+                let addr: SocketAddr = bind.trim().parse().map_err(|_| {
+                    ConfigError::invalid(
+                        format!("listen[{i}].bind"),
+                        format!(
+                            "invalid socket address {bind:?} (expected IP:PORT, e.g. \"127.0.0.1:8080\" or \
+                             \"[::1]:8080\")"
+                        ),
+                    )
+                })?;
+                // Port 0 asks the OS for a free port, so several such listeners do not collide.
+                if addr.port() != 0
+                    && let Some(first) = seen.insert(addr, i)
+                {
+                    return Err(ConfigError::invalid(
+                        format!("listen[{i}].bind"),
+                        format!("duplicate address {addr} (also listen[{first}].bind)"),
+                    ));
+                }
+                out.push(ListenConfig {
+                    bind: addr,
+                    ws_path: listen.ws_path.clone(),
+                    serializers,
+                    max_message_size,
+                    tls,
+                });
+            }
+        }
     }
-    Ok(out)
+    Ok((out, unix_out))
 }
 
 fn validate_ws_path(path: &str, i: usize) -> Result<(), ConfigError> {
@@ -523,6 +709,21 @@ fn validate_limits(raw: &RawLimits) -> Result<Limits, ConfigError> {
             "must be > 0",
         ));
     }
+    let optional_ms = |value: Option<u64>, key: &str| match value {
+        Some(0) => Err(ConfigError::invalid(
+            format!("limits.{key}"),
+            "must be > 0 (leave it out to turn it off)",
+        )),
+        other => Ok(other.map(Duration::from_millis)),
+    };
+    let ping_interval = optional_ms(raw.ping_interval_ms, "ping_interval_ms")?;
+    let ping_timeout = optional_ms(raw.ping_timeout_ms, "ping_timeout_ms")?;
+    if ping_timeout.is_some() && ping_interval.is_none() {
+        return Err(ConfigError::invalid(
+            "limits.ping_timeout_ms",
+            "only applies with limits.ping_interval_ms",
+        ));
+    }
     Ok(Limits {
         max_message_size: non_zero(raw.max_message_size, "max_message_size")?,
         max_sessions: non_zero(raw.max_sessions, "max_sessions")?,
@@ -530,6 +731,27 @@ fn validate_limits(raw: &RawLimits) -> Result<Limits, ConfigError> {
         outbound_queue_messages: non_zero(raw.outbound_queue_messages, "outbound_queue_messages")?,
         outbound_queue_bytes: non_zero(raw.outbound_queue_bytes, "outbound_queue_bytes")?,
         slow_consumer: raw.slow_consumer,
+        max_registrations_per_session: non_zero(
+            raw.max_registrations_per_session,
+            "max_registrations_per_session",
+        )?,
+        max_subscriptions_per_session: non_zero(
+            raw.max_subscriptions_per_session,
+            "max_subscriptions_per_session",
+        )?,
+        max_pending_calls_per_session: non_zero(
+            raw.max_pending_calls_per_session,
+            "max_pending_calls_per_session",
+        )?,
+        max_sessions_per_authid: raw
+            .max_sessions_per_authid
+            .map(|n| non_zero(n, "max_sessions_per_authid"))
+            .transpose()?,
+        idle_timeout: optional_ms(raw.idle_timeout_ms, "idle_timeout_ms")?,
+        ping: ping_interval.map(|interval| Ping {
+            interval,
+            timeout: ping_timeout.unwrap_or(interval),
+        }),
     })
 }
 
@@ -553,8 +775,10 @@ fn parse_realm_name(name: &str, key: &str) -> Result<Uri, ConfigError> {
 pub struct Config {
     /// `[router]`.
     pub router: RouterSettings,
-    /// `[[listen]]`, in file order.
+    /// `[[listen]]` with `bind` (TCP), in file order.
     pub listen: Vec<ListenConfig>,
+    /// `[[listen]]` with `unix` (Unix domain sockets), in file order.
+    pub unix_listen: Vec<UnixListenConfig>,
     /// `[limits]`.
     pub limits: Limits,
     /// `[[realm]]`, in file order.
@@ -582,6 +806,56 @@ pub struct ListenConfig {
     pub ws_path: String,
     /// Serializers clients may use, without duplicates, in file order; never empty.
     pub serializers: Vec<Format>,
+    /// This listener's message size limit, if smaller than `limits.max_message_size`.
+    pub max_message_size: Option<NonZeroUsize>,
+    /// TLS certificate chain and key, for `wss://` and RawSocket over TLS.
+    pub tls: Option<TlsFiles>,
+}
+
+/// One `[[listen]]` with `unix = "/path"`: a Unix domain socket serving WebSocket and
+/// RawSocket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnixListenConfig {
+    /// The socket path. A stale socket file left by an earlier run is replaced.
+    pub path: PathBuf,
+    /// HTTP path of the WebSocket endpoint.
+    pub ws_path: String,
+    /// Serializers clients may use.
+    pub serializers: Vec<Format>,
+    /// This listener's message size limit, if smaller than `limits.max_message_size`.
+    pub max_message_size: Option<NonZeroUsize>,
+    /// TLS certificate chain and key.
+    pub tls: Option<TlsFiles>,
+}
+
+/// `[listen.tls]`: PEM files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert_chain: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// The two paths.
+    pub fn new(cert_chain: impl Into<PathBuf>, key: impl Into<PathBuf>) -> TlsFiles {
+        TlsFiles {
+            cert_chain: cert_chain.into(),
+            key: key.into(),
+        }
+    }
+}
+
+/// WebSocket PING (RawSocket PING frame) keepalive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ping {
+    /// How often to ping.
+    pub interval: Duration,
+    /// How long to wait for anything (the PONG, or any message) after a ping.
+    pub timeout: Duration,
 }
 
 /// `[limits]`: resource limits.
@@ -600,6 +874,18 @@ pub struct Limits {
     pub outbound_queue_bytes: NonZeroUsize,
     /// What to do when a session's outbound queue is full.
     pub slow_consumer: SlowConsumer,
+    /// Registrations one session may hold.
+    pub max_registrations_per_session: NonZeroUsize,
+    /// Subscriptions one session may hold.
+    pub max_subscriptions_per_session: NonZeroUsize,
+    /// Calls one session may have waiting for their result.
+    pub max_pending_calls_per_session: NonZeroUsize,
+    /// Sessions one authid may have on one realm at once (`None`: unbounded).
+    pub max_sessions_per_authid: Option<NonZeroUsize>,
+    /// Close a connection that sent nothing for this long (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// Keepalive pings (`None`: none).
+    pub ping: Option<Ping>,
 }
 
 /// What the router does when a session's outbound queue is full (`limits.slow_consumer`).
@@ -643,6 +929,11 @@ pub struct RealmConfig {
     pub max_retained_events: usize,
     /// Topics with event history, and how many events each keeps.
     pub history: Vec<(Pattern, usize)>,
+    /// `[realm.auth]`: `None` without it (then only anonymous login, role `anonymous`).
+    pub auth: Option<AuthConfig>,
+    /// `[[realm.role]]`. With neither `auth` nor roles, the realm is open (anonymous, allowed
+    /// everything).
+    pub roles: Vec<RoleConfig>,
 }
 
 impl RealmConfig {
@@ -654,6 +945,8 @@ impl RealmConfig {
             call_timeout_max: None,
             max_retained_events: DEFAULT_MAX_RETAINED,
             history: Vec::new(),
+            auth: None,
+            roles: Vec::new(),
         }
     }
 }
@@ -684,11 +977,8 @@ impl Config {
                 auto_realms: true,
                 log_level: DEFAULT_LOG_LEVEL.to_owned(),
             },
-            listen: vec![ListenConfig {
-                bind: DEFAULT_BIND,
-                ws_path: DEFAULT_WS_PATH.to_owned(),
-                serializers: DEFAULT_SERIALIZERS.to_vec(),
-            }],
+            listen: vec![ListenConfig::new(DEFAULT_BIND)],
+            unix_listen: Vec::new(),
             limits: Limits::default(),
             realms: Vec::new(),
         };
@@ -704,11 +994,7 @@ impl Config {
     /// `None` keeps the configured value. Adds a default listener first if there is none.
     pub fn override_listen(&mut self, bind: Option<IpAddr>, port: Option<u16>) {
         if self.listen.is_empty() {
-            self.listen.push(ListenConfig {
-                bind: DEFAULT_BIND,
-                ws_path: DEFAULT_WS_PATH.to_owned(),
-                serializers: DEFAULT_SERIALIZERS.to_vec(),
-            });
+            self.listen.push(ListenConfig::new(DEFAULT_BIND));
         }
         if let Some(first) = self.listen.first_mut() {
             if let Some(ip) = bind {
@@ -754,6 +1040,38 @@ impl Default for Limits {
             outbound_queue_messages: DEFAULT_OUTBOUND_QUEUE_MESSAGES_NZ,
             outbound_queue_bytes: DEFAULT_OUTBOUND_QUEUE_BYTES_NZ,
             slow_consumer: SlowConsumer::Close,
+            max_registrations_per_session: DEFAULT_MAX_PER_SESSION_NZ,
+            max_subscriptions_per_session: DEFAULT_MAX_PER_SESSION_NZ,
+            max_pending_calls_per_session: DEFAULT_MAX_PER_SESSION_NZ,
+            max_sessions_per_authid: None,
+            idle_timeout: None,
+            ping: None,
+        }
+    }
+}
+
+impl ListenConfig {
+    /// A TCP listener on `bind` with the default WebSocket path and every serializer, no TLS.
+    pub fn new(bind: SocketAddr) -> ListenConfig {
+        ListenConfig {
+            bind,
+            ws_path: DEFAULT_WS_PATH.to_owned(),
+            serializers: DEFAULT_SERIALIZERS.to_vec(),
+            max_message_size: None,
+            tls: None,
+        }
+    }
+}
+
+impl UnixListenConfig {
+    /// A Unix socket listener at `path` with the default WebSocket path and every serializer.
+    pub fn new(path: impl Into<PathBuf>) -> UnixListenConfig {
+        UnixListenConfig {
+            path: path.into(),
+            ws_path: DEFAULT_WS_PATH.to_owned(),
+            serializers: DEFAULT_SERIALIZERS.to_vec(),
+            max_message_size: None,
+            tls: None,
         }
     }
 }
@@ -770,6 +1088,7 @@ const DEFAULT_MAX_MESSAGE_SIZE_NZ: NonZeroUsize = nz(DEFAULT_MAX_MESSAGE_SIZE);
 const DEFAULT_MAX_SESSIONS_NZ: NonZeroUsize = nz(DEFAULT_MAX_SESSIONS);
 const DEFAULT_OUTBOUND_QUEUE_MESSAGES_NZ: NonZeroUsize = nz(DEFAULT_OUTBOUND_QUEUE_MESSAGES);
 const DEFAULT_OUTBOUND_QUEUE_BYTES_NZ: NonZeroUsize = nz(DEFAULT_OUTBOUND_QUEUE_BYTES);
+const DEFAULT_MAX_PER_SESSION_NZ: NonZeroUsize = nz(DEFAULT_MAX_PER_SESSION);
 
 #[cfg(test)]
 mod tests {
@@ -935,7 +1254,6 @@ mod tests {
             ("[router]\nauto_realms = \"yes\"\n", "auto_realms"),
             ("[limits]\nmax_sessions = -1\n", "max_sessions"),
             ("[limits]\nslow_consumer = \"block\"\n", "block"),
-            ("[[listen]]\nws_path = \"/ws\"\n", "bind"),
             ("[[realm]]\n", "name"),
             ("listen = 5\n", "listen"),
             ("[router\n", "line"),
@@ -985,6 +1303,7 @@ mod tests {
                 "listen[0].serializers[1]",
             ),
             (format!("listen = []\n{MINIMAL}"), "listen"),
+            (listen("ws_path = \"/ws\""), "listen[0].bind"),
             (
                 format!("[router]\nlog_level = \"\"\n{MINIMAL}"),
                 "router.log_level",

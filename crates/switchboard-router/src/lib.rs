@@ -1,3 +1,4 @@
 pub mod config;
 pub mod embedded;
+pub mod security;
 pub mod server;

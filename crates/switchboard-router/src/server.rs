@@ -1,12 +1,14 @@
 //! The running router: listeners, one task per connection, bounded outbound queues drained by
 //! a batching writer, graceful shutdown.
 //!
-//! Each connection has a reader loop that feeds the engine's [`Session`](switchboard_engine::Session) and a writer task that
-//! takes everything queued (up to a batch) and writes it with one flush (ARCHITECTURE.md,
-//! decision 6). The queue between them is bounded in messages and in bytes; the engine is told
-//! when it is full and applies the slow-consumer policy (decision 5).
+//! Each connection has a reader loop that feeds the engine's
+//! [`Session`](switchboard_engine::Session) and a writer task that takes everything queued (up
+//! to a batch) and writes it with one flush (ARCHITECTURE.md, decision 6). The queue between
+//! them is bounded in messages and in bytes; the engine is told when it is full and applies the
+//! slow-consumer policy (decision 5).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -14,19 +16,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use switchboard_engine::{
     BrokerLimits, EngineConfig, Flow, KillReason, Outbox, Overflow, RealmSettings, Router,
-    SlowConsumerPolicy,
+    SessionLimits, SlowConsumerPolicy,
 };
 use switchboard_proto::message::{Goodbye, Message};
 use switchboard_proto::names::CloseReason;
 use switchboard_proto::options::CloseDetails;
+use switchboard_proto::{Dict, Value};
 use switchboard_proto::{Format, encode};
+use switchboard_transport::tls::{TlsConfigError, TlsServer};
 use switchboard_transport::{AcceptConfig, Connection, FrameWriter};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, SlowConsumer};
+use crate::config::{Config, Ping, SlowConsumer, TlsFiles};
 
 /// How many queued frames the writer takes per write.
 const WRITE_BATCH: usize = 256;
@@ -49,13 +53,78 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// A Unix socket listener could not bind.
+    #[error("cannot listen on Unix socket {}: {source}", path.display())]
+    BindUnix {
+        /// The configured path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A listener's TLS certificate or key could not be loaded.
+    #[error("{key}: {source}")]
+    Tls {
+        /// The config key of the listener's TLS table, e.g. `listen[0].tls`.
+        key: String,
+        /// Why.
+        source: TlsConfigError,
+    },
+}
+
+/// A bound socket: TCP or Unix.
+#[derive(Debug)]
+enum Listener {
+    Tcp(TcpListener),
+    /// The listener and its path (removed when the listener stops).
+    Unix(UnixListener, PathBuf),
+}
+
+/// One bound listener and how it serves connections.
+#[derive(Debug)]
+struct Bound {
+    listener: Listener,
+    accept: Arc<AcceptConfig>,
+    tls: Option<TlsServer>,
+}
+
+fn load_tls(files: Option<&TlsFiles>, key: String) -> Result<Option<TlsServer>, ServerError> {
+    let Some(files) = files else {
+        return Ok(None);
+    };
+    let config = switchboard_transport::tls::server_config(&files.cert_chain, &files.key)
+        .map_err(|source| ServerError::Tls { key, source })?;
+    Ok(Some(TlsServer::new(config)))
+}
+
+/// Binds a Unix socket at `path`, replacing a stale socket file left by an earlier run (but
+/// never a file that is not a socket).
+fn bind_unix(path: &std::path::Path) -> Result<UnixListener, ServerError> {
+    let err = |source| ServerError::BindUnix {
+        path: path.to_owned(),
+        source,
+    };
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt as _;
+        if meta.file_type().is_socket() {
+            // Refuse to steal a socket another process still serves.
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another process is listening on this socket",
+                )));
+            }
+            std::fs::remove_file(path).map_err(err)?;
+        }
+    }
+    UnixListener::bind(path).map_err(err)
 }
 
 /// A router bound to its listeners, not yet serving.
 #[derive(Debug)]
 pub struct Server {
     router: Arc<Router>,
-    listeners: Vec<(TcpListener, Arc<AcceptConfig>)>,
+    listeners: Vec<Bound>,
     local_addrs: Vec<SocketAddr>,
     limits: Arc<ConnLimits>,
 }
@@ -68,6 +137,8 @@ struct ConnLimits {
     handshake_timeout: Duration,
     queue_messages: usize,
     queue_bytes: usize,
+    idle_timeout: Option<Duration>,
+    ping: Option<Ping>,
     open: AtomicUsize,
 }
 
@@ -102,6 +173,20 @@ pub fn engine_config(config: &Config) -> EngineConfig {
             },
             ..RealmSettings::default()
         },
+        security: config
+            .realms
+            .iter()
+            .map(|r| {
+                let security = crate::security::realm_security(r.auth.as_ref(), &r.roles);
+                (r.name.to_string(), security)
+            })
+            .collect(),
+        session_limits: SessionLimits {
+            max_sessions_per_authid: config.limits.max_sessions_per_authid.map(|n| n.get()),
+            max_registrations: Some(config.limits.max_registrations_per_session.get()),
+            max_subscriptions: Some(config.limits.max_subscriptions_per_session.get()),
+            max_pending_calls: Some(config.limits.max_pending_calls_per_session.get()),
+        },
         ..EngineConfig::default()
     }
 }
@@ -112,7 +197,8 @@ impl Server {
         let limits = &config.limits;
         let mut listeners = Vec::new();
         let mut local_addrs = Vec::new();
-        for l in &config.listen {
+        for (i, l) in config.listen.iter().enumerate() {
+            let tls = load_tls(l.tls.as_ref(), format!("listen[{i}].tls"))?;
             let listener = TcpListener::bind(l.bind)
                 .await
                 .map_err(|source| ServerError::Bind {
@@ -127,10 +213,29 @@ impl Server {
             let accept = AcceptConfig {
                 ws_path: l.ws_path.clone(),
                 formats: l.serializers.clone(),
-                max_message_size: limits.max_message_size.get(),
+                max_message_size: l.max_message_size.unwrap_or(limits.max_message_size).get(),
                 max_connections_reached: false,
             };
-            listeners.push((listener, Arc::new(accept)));
+            listeners.push(Bound {
+                listener: Listener::Tcp(listener),
+                accept: Arc::new(accept),
+                tls,
+            });
+        }
+        for (i, l) in config.unix_listen.iter().enumerate() {
+            let tls = load_tls(l.tls.as_ref(), format!("unix listener {i} tls"))?;
+            let listener = bind_unix(&l.path)?;
+            let accept = AcceptConfig {
+                ws_path: l.ws_path.clone(),
+                formats: l.serializers.clone(),
+                max_message_size: l.max_message_size.unwrap_or(limits.max_message_size).get(),
+                max_connections_reached: false,
+            };
+            listeners.push(Bound {
+                listener: Listener::Unix(listener, l.path.clone()),
+                accept: Arc::new(accept),
+                tls,
+            });
         }
         Ok(Server {
             router: Router::new(engine_config(config)),
@@ -142,6 +247,8 @@ impl Server {
                 handshake_timeout: limits.handshake_timeout,
                 queue_messages: limits.outbound_queue_messages.get(),
                 queue_bytes: limits.outbound_queue_bytes.get(),
+                idle_timeout: limits.idle_timeout,
+                ping: limits.ping,
                 open: AtomicUsize::new(0),
             }),
         })
@@ -170,10 +277,9 @@ impl Server {
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        for (listener, accept) in self.listeners {
+        for bound in self.listeners {
             tasks.spawn(accept_loop(
-                listener,
-                accept,
+                bound,
                 Arc::clone(&self.router),
                 Arc::clone(&self.limits),
                 stop.clone(),
@@ -207,21 +313,42 @@ async fn expire_timeouts(router: Arc<Router>, stop: CancellationToken) {
     }
 }
 
+/// An accepted stream, plain or (after the TLS handshake) encrypted.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
 async fn accept_loop(
-    listener: TcpListener,
-    accept: Arc<AcceptConfig>,
+    bound: Bound,
     router: Arc<Router>,
     limits: Arc<ConnLimits>,
     stop: CancellationToken,
 ) {
+    let Bound {
+        listener,
+        accept,
+        tls,
+    } = bound;
     let mut connections = JoinSet::new();
     loop {
-        let stream = tokio::select! {
+        let accepted: std::io::Result<(Box<dyn Stream>, Option<SocketAddr>)> = tokio::select! {
             _ = stop.cancelled() => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            r = listener.accept() => r,
+            r = async {
+                match &listener {
+                    Listener::Tcp(l) => l.accept().await.map(|(s, peer)| {
+                        // Writes are batched already: Nagle would only add latency.
+                        let _ = s.set_nodelay(true);
+                        (Box::new(s) as Box<dyn Stream>, Some(peer))
+                    }),
+                    Listener::Unix(l, _) => l
+                        .accept()
+                        .await
+                        .map(|(s, _)| (Box::new(s) as Box<dyn Stream>, None)),
+                }
+            } => r,
         };
-        let (stream, peer) = match stream {
+        let (stream, peer) = match accepted {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!("accept failed: {e}");
@@ -229,10 +356,13 @@ async fn accept_loop(
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
         let full = limits.open.load(Ordering::Relaxed) >= limits.max_connections;
         let accept = if full {
-            tracing::warn!(%peer, "connection limit ({}) reached: refusing", limits.max_connections);
+            tracing::warn!(
+                ?peer,
+                "connection limit ({}) reached: refusing",
+                limits.max_connections
+            );
             Arc::new(AcceptConfig {
                 max_connections_reached: true,
                 ..AcceptConfig::clone(&accept)
@@ -240,26 +370,34 @@ async fn accept_loop(
         } else {
             Arc::clone(&accept)
         };
-        let (router, limits) = (Arc::clone(&router), Arc::clone(&limits));
+        let (router, limits, tls) = (Arc::clone(&router), Arc::clone(&limits), tls.clone());
         connections.spawn(async move {
-            let handshake = tokio::time::timeout(
-                limits.handshake_timeout,
-                switchboard_transport::accept(stream, &accept),
-            );
+            let secure = tls.is_some();
+            let handshake = tokio::time::timeout(limits.handshake_timeout, async {
+                match &tls {
+                    Some(tls) => {
+                        switchboard_transport::tls::accept_tls(stream, peer, tls, &accept).await
+                    }
+                    None => switchboard_transport::accept_stream(stream, peer, &accept).await,
+                }
+            });
             match handshake.await {
                 Ok(Ok(conn)) if !full => {
                     limits.open.fetch_add(1, Ordering::Relaxed);
-                    serve(conn, router, &limits).await;
+                    serve_connection(conn, router, &limits, Origin::Network { secure }).await;
                     limits.open.fetch_sub(1, Ordering::Relaxed);
                 }
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::debug!(%peer, "not a WAMP connection: {e}"),
-                Err(_) => tracing::debug!(%peer, "transport handshake timed out"),
+                Ok(Err(e)) => tracing::debug!(?peer, "not a WAMP connection: {e}"),
+                Err(_) => tracing::debug!(?peer, "transport handshake timed out"),
             }
         });
     }
     // Let open connections finish their GOODBYE exchange.
     while connections.join_next().await.is_some() {}
+    if let Listener::Unix(_, path) = &listener {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// A handle on a bound router: opens connections that never leave the process.
@@ -319,6 +457,8 @@ struct QueueOutbox {
     max_bytes: usize,
     closing: AtomicBool,
     close: Notify,
+    /// Asks the writer to send a keepalive PING.
+    ping: Notify,
     kill: CancellationToken,
     killed_for: parking_lot_free::Slot,
 }
@@ -370,6 +510,125 @@ impl Outbox for QueueOutbox {
 
 /// Runs one WAMP connection to the end.
 async fn serve(conn: Connection, router: Arc<Router>, limits: &ConnLimits) {
+    serve_connection(conn, router, limits, Origin::Local).await;
+}
+
+/// Where a connection came from, for the transport details sessions show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// An accepted socket; `secure` when it came over TLS.
+    Network { secure: bool },
+    /// An in-process connection ([`ServerHandle::local_connection`]).
+    Local,
+}
+
+/// Transport facts the session meta API (`SessionDetails.transport`) and authenticators see.
+fn transport_details(conn: &Connection, origin: Origin) -> Dict {
+    let mut d = Dict::new();
+    d.insert("type".into(), Value::from(conn.kind.to_string()));
+    d.insert("protocol".into(), Value::from(conn.format.subprotocol()));
+    d.insert(
+        "peer".into(),
+        Value::from(match conn.peer {
+            Some(SocketAddr::V4(a)) => format!("tcp4:{}:{}", a.ip(), a.port()),
+            Some(SocketAddr::V6(a)) => format!("tcp6:{}:{}", a.ip(), a.port()),
+            None if origin == Origin::Local => "local".to_owned(),
+            None => "unix".to_owned(),
+        }),
+    );
+    d.insert(
+        "tls".into(),
+        Value::Bool(origin == Origin::Network { secure: true }),
+    );
+    d
+}
+
+/// Keepalive bookkeeping of one connection: when the peer last sent a WAMP message (idle
+/// timeout) and whether it answered our last PING (ping timeout).
+struct Keepalive {
+    idle_timeout: Option<Duration>,
+    ping: Option<Ping>,
+    last_message: tokio::time::Instant,
+    frames_seen: u64,
+    last_ping: tokio::time::Instant,
+    /// When the unanswered PING went out.
+    awaiting_pong: Option<tokio::time::Instant>,
+}
+
+/// Why [`Keepalive::check`] ends a connection.
+enum Expired {
+    Idle(Duration),
+    Ping(Duration),
+}
+
+impl Keepalive {
+    fn new(limits: &ConnLimits) -> Keepalive {
+        let now = tokio::time::Instant::now();
+        Keepalive {
+            idle_timeout: limits.idle_timeout,
+            ping: limits.ping,
+            last_message: now,
+            frames_seen: 0,
+            last_ping: now,
+            awaiting_pong: None,
+        }
+    }
+
+    /// How often to check; `None` when neither idle timeout nor ping is set.
+    fn tick(&self) -> Option<Duration> {
+        let mut shortest: Option<Duration> = None;
+        for d in [
+            self.idle_timeout,
+            self.ping.map(|p| p.interval),
+            self.ping.map(|p| p.timeout),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            shortest = Some(shortest.map_or(d, |s| s.min(d)));
+        }
+        shortest.map(|d| (d / 4).max(Duration::from_millis(5)))
+    }
+
+    /// Called on every tick with the reader's frame count: `Err` to end the connection,
+    /// `Ok(true)` to send a PING now.
+    fn check(&mut self, frames_received: u64) -> Result<bool, Expired> {
+        let now = tokio::time::Instant::now();
+        if frames_received != self.frames_seen {
+            self.frames_seen = frames_received;
+            self.awaiting_pong = None;
+        }
+        if let Some(idle) = self.idle_timeout
+            && now.duration_since(self.last_message) >= idle
+        {
+            return Err(Expired::Idle(idle));
+        }
+        let Some(ping) = self.ping else {
+            return Ok(false);
+        };
+        if let Some(sent) = self.awaiting_pong {
+            if now.duration_since(sent) >= ping.timeout {
+                return Err(Expired::Ping(ping.timeout));
+            }
+            return Ok(false);
+        }
+        if now.duration_since(self.last_ping) >= ping.interval {
+            self.last_ping = now;
+            self.awaiting_pong = Some(now);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+/// Runs one WAMP connection to the end.
+async fn serve_connection(
+    conn: Connection,
+    router: Arc<Router>,
+    limits: &ConnLimits,
+    origin: Origin,
+) {
+    let details = transport_details(&conn, origin);
     let Connection {
         format,
         peer,
@@ -384,20 +643,28 @@ async fn serve(conn: Connection, router: Arc<Router>, limits: &ConnLimits) {
         max_bytes: limits.queue_bytes,
         closing: AtomicBool::new(false),
         close: Notify::new(),
+        ping: Notify::new(),
         kill: CancellationToken::new(),
         killed_for: Default::default(),
     });
-    let peer_max = writer
-        .peer_max_message_size()
-        .map_or(limits.max_message_size, |m| m.min(limits.max_message_size));
+    let ours = reader.max_message_size().min(limits.max_message_size);
+    let peer_max = writer.peer_max_message_size().map_or(ours, |m| m.min(ours));
     let mut session = router.connect(outbox.clone(), format, peer_max);
+    session.set_transport_details(details);
     let mut writer = tokio::spawn(write_loop(writer, rx, Arc::clone(&outbox), format));
     let hello_deadline = tokio::time::sleep(limits.handshake_timeout);
     tokio::pin!(hello_deadline);
+    let mut keepalive = Keepalive::new(limits);
+    let mut tick = keepalive.tick().map(|every| {
+        let mut t = tokio::time::interval(every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
     loop {
         tokio::select! {
             frame = reader.next() => match frame {
                 Some(Ok(frame)) => {
+                    keepalive.last_message = tokio::time::Instant::now();
                     if session.handle_frame(&frame) == Flow::Close {
                         break;
                     }
@@ -418,8 +685,37 @@ async fn serve(conn: Connection, router: Arc<Router>, limits: &ConnLimits) {
                 return;
             }
             _ = &mut hello_deadline, if session.id().is_none() => {
-                tracing::debug!(?peer, "no HELLO within the handshake timeout: closing");
+                tracing::debug!(?peer, "no WELCOME within the handshake timeout (limits.handshake_timeout_ms): closing");
                 break;
+            }
+            _ = async { if let Some(t) = tick.as_mut() { t.tick().await; } }, if tick.is_some() => {
+                match keepalive.check(reader.frames_received()) {
+                    Ok(false) => {}
+                    Ok(true) => outbox.ping.notify_one(),
+                    Err(Expired::Ping(after)) => {
+                        tracing::info!(?peer, session = ?session.id(), "no answer to PING within {} ms (limits.ping_timeout_ms): closing", after.as_millis());
+                        break;
+                    }
+                    Err(Expired::Idle(after)) => {
+                        tracing::info!(?peer, session = ?session.id(), "idle for {} ms (limits.idle_timeout_ms): closing", after.as_millis());
+                        if session.id().is_some() {
+                            let bye = Message::Goodbye(Goodbye {
+                                details: CloseDetails::default().with(
+                                    "message",
+                                    format!(
+                                        "no message for {} ms (limits.idle_timeout_ms)",
+                                        after.as_millis()
+                                    ),
+                                ),
+                                reason: CloseReason::Killed.as_str().into(),
+                            });
+                            if let Ok(frame) = encode(&bye, format) {
+                                let _ = outbox.push(frame);
+                            }
+                        }
+                        break;
+                    }
+                }
             }
         }
     }
@@ -472,6 +768,13 @@ async fn write_loop(
                 }
             }
             _ = outbox.close.notified() => {}
+            _ = outbox.ping.notified() => {
+                let ping = writer.ping(Bytes::from_static(b"switchboard"));
+                if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), ping).await {
+                    tracing::debug!("keepalive PING failed: {e}");
+                    return;
+                }
+            }
         }
         if outbox.closing.load(Ordering::Acquire) && rx.is_empty() {
             break;

@@ -22,8 +22,9 @@ use crate::{Connection, rawsocket, websocket};
 /// | String | Endpoint |
 /// |---|---|
 /// | `ws://host:port/path` | WebSocket (port defaults to 80, path to `/`) |
-/// | `wss://host:port/path` | WebSocket over TLS: parses, but [`connect`] says unsupported for now |
+/// | `wss://host:port/path` | WebSocket over TLS (port defaults to 443) |
 /// | `rs://host:port`, `tcp://host:port` | RawSocket over TCP (port required) |
+/// | `rss://host:port` | RawSocket over TLS (port required) |
 /// | `unix:///path/to/socket` | RawSocket over a Unix domain socket |
 ///
 /// ```
@@ -37,7 +38,7 @@ use crate::{Connection, rawsocket, websocket};
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Endpoint {
-    /// A WebSocket URL, `ws://` (or `wss://`, not supported yet).
+    /// A WebSocket URL, `ws://` or `wss://`.
     WebSocket {
         /// The URL as given.
         url: String,
@@ -45,6 +46,13 @@ pub enum Endpoint {
     /// RawSocket over TCP.
     RawSocketTcp {
         /// Host name or IP address (IPv6 without brackets).
+        host: String,
+        /// TCP port.
+        port: u16,
+    },
+    /// RawSocket over TLS over TCP (`rss://`).
+    RawSocketTls {
+        /// Host name or IP address (IPv6 without brackets); checked against the certificate.
         host: String,
         /// TCP port.
         port: u16,
@@ -57,7 +65,8 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    /// Parses `ws://…`, `wss://…`, `rs://host:port`, `tcp://host:port` or `unix:///path`.
+    /// Parses `ws://…`, `wss://…`, `rs://host:port`, `tcp://host:port`, `rss://host:port` or
+    /// `unix:///path`.
     pub fn parse(s: &str) -> Result<Endpoint, EndpointError> {
         let Some((scheme, rest)) = s.split_once("://") else {
             return Err(EndpointError::new(
@@ -82,6 +91,10 @@ impl Endpoint {
                 let (host, port) = parse_host_port(s, rest.strip_suffix('/').unwrap_or(rest))?;
                 Ok(Endpoint::RawSocketTcp { host, port })
             }
+            "rss" => {
+                let (host, port) = parse_host_port(s, rest.strip_suffix('/').unwrap_or(rest))?;
+                Ok(Endpoint::RawSocketTls { host, port })
+            }
             "unix" => {
                 if rest.is_empty() {
                     return Err(EndpointError::new(s, "missing socket path"));
@@ -92,7 +105,7 @@ impl Endpoint {
             }
             _ => Err(EndpointError::new(
                 s,
-                "unknown scheme; use ws://, wss://, rs://, tcp:// or unix://",
+                "unknown scheme; use ws://, wss://, rs://, rss://, tcp:// or unix://",
             )),
         }
     }
@@ -148,6 +161,10 @@ impl fmt::Display for Endpoint {
                 write!(f, "rs://[{host}]:{port}")
             }
             Endpoint::RawSocketTcp { host, port } => write!(f, "rs://{host}:{port}"),
+            Endpoint::RawSocketTls { host, port } if host.contains(':') => {
+                write!(f, "rss://[{host}]:{port}")
+            }
+            Endpoint::RawSocketTls { host, port } => write!(f, "rss://{host}:{port}"),
             Endpoint::RawSocketUnix { path } => write!(f, "unix://{}", path.display()),
         }
     }
@@ -162,34 +179,84 @@ impl fmt::Display for Endpoint {
 /// `max_message_size` is the longest message this side accepts; RawSocket announces the
 /// smallest power of two at least that large (512 B to 16 MiB).
 ///
+/// `wss://` and `rss://` servers must present a certificate for their host name that chains to
+/// a Mozilla root ([`crate::tls::default_client_config`]); use [`connect_with_tls`] to trust
+/// other roots.
+///
 /// No timeout is applied; wrap the call in [`tokio::time::timeout`] if needed.
 pub async fn connect(
     endpoint: &Endpoint,
     format: Format,
     max_message_size: usize,
 ) -> Result<Connection, ConnectError> {
+    let tls = match endpoint {
+        Endpoint::RawSocketTls { .. } => Some(crate::tls::default_client_config()),
+        Endpoint::WebSocket { url } if is_wss(url) => Some(crate::tls::default_client_config()),
+        _ => None,
+    };
+    connect_inner(endpoint, format, max_message_size, tls).await
+}
+
+/// As [`connect`], with `tls` as the TLS client configuration for `wss://` and `rss://`
+/// endpoints (ignored for the others).
+pub async fn connect_with_tls(
+    endpoint: &Endpoint,
+    format: Format,
+    max_message_size: usize,
+    tls: std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
+) -> Result<Connection, ConnectError> {
+    connect_inner(endpoint, format, max_message_size, Some(tls)).await
+}
+
+fn is_wss(url: &str) -> bool {
+    url.get(..6)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("wss://"))
+}
+
+async fn connect_inner(
+    endpoint: &Endpoint,
+    format: Format,
+    max_message_size: usize,
+    tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
+) -> Result<Connection, ConnectError> {
     match endpoint {
         Endpoint::WebSocket { url } => {
             let uri: Uri = url
                 .parse()
                 .map_err(|_| EndpointError::new(url, "not a valid URL"))?;
-            match uri.scheme_str() {
-                Some(scheme) if scheme.eq_ignore_ascii_case("ws") => {}
-                Some(scheme) if scheme.eq_ignore_ascii_case("wss") => {
-                    return Err(ConnectError::Unsupported(
-                        "wss:// (WebSocket over TLS) is not supported yet",
-                    ));
-                }
-                _ => return Err(EndpointError::new(url, "not a ws:// URL").into()),
-            }
+            let secure = match uri.scheme_str() {
+                Some(scheme) if scheme.eq_ignore_ascii_case("ws") => false,
+                Some(scheme) if scheme.eq_ignore_ascii_case("wss") => true,
+                _ => return Err(EndpointError::new(url, "not a ws:// or wss:// URL").into()),
+            };
             let host = uri
                 .host()
                 .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
                 .ok_or_else(|| EndpointError::new(url, "missing host"))?;
-            let port = uri.port_u16().unwrap_or(80);
+            let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
             let stream = tcp_connect(host, port).await?;
             let peer = stream.peer_addr().ok();
-            connect_websocket_stream(stream, url, format, max_message_size, peer).await
+            match tls {
+                Some(config) if secure => {
+                    let stream = crate::tls::client_handshake(stream, host, config).await?;
+                    connect_websocket_stream(stream, url, format, max_message_size, peer).await
+                }
+                None if secure => Err(ConnectError::Unsupported(
+                    "wss:// needs a TLS client configuration",
+                )),
+                _ => connect_websocket_stream(stream, url, format, max_message_size, peer).await,
+            }
+        }
+        Endpoint::RawSocketTls { host, port } => {
+            let Some(config) = tls else {
+                return Err(ConnectError::Unsupported(
+                    "rss:// needs a TLS client configuration",
+                ));
+            };
+            let stream = tcp_connect(host, *port).await?;
+            let peer = stream.peer_addr().ok();
+            let stream = crate::tls::client_handshake(stream, host, config).await?;
+            connect_rawsocket_stream(stream, format, max_message_size, peer).await
         }
         Endpoint::RawSocketTcp { host, port } => {
             let stream = tcp_connect(host, *port).await?;
@@ -353,10 +420,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn wss_is_unsupported_for_now() {
+    async fn wss_to_a_closed_port_is_a_connect_error() {
         let error = connect(&ws("wss://127.0.0.1:1/ws"), Format::Json, 1024)
             .await
             .unwrap_err();
-        assert!(matches!(error, ConnectError::Unsupported(_)), "{error}");
+        assert!(matches!(error, ConnectError::Connect { .. }), "{error}");
+    }
+
+    #[test]
+    fn rss_parses_and_displays() {
+        let ep = Endpoint::parse("rss://example.com:8443").unwrap();
+        assert_eq!(
+            ep,
+            Endpoint::RawSocketTls {
+                host: "example.com".into(),
+                port: 8443
+            }
+        );
+        assert_eq!(ep.to_string(), "rss://example.com:8443");
     }
 }

@@ -50,6 +50,9 @@ pub enum AcceptError {
     /// The 101 response was sent but taking over the upgraded connection failed.
     #[error("WebSocket upgrade failed after the 101 response: {0}")]
     Upgrade(#[source] BoxError),
+    /// The TLS handshake failed (no common version or cipher, not TLS at all, ...).
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[source] io::Error),
 }
 
 /// An error while exchanging frames on an established connection.
@@ -142,6 +145,9 @@ pub enum ConnectError {
     /// Reading or writing the opening handshake failed.
     #[error("I/O error during the connection handshake: {0}")]
     Io(#[from] io::Error),
+    /// The TLS handshake failed (certificate not trusted or not for this host, ...).
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[source] io::Error),
     /// The server answered the WebSocket upgrade with an HTTP status other than 101 (400 for
     /// no acceptable subprotocol, 503 when full, 404 for a wrong path, ...).
     #[error("server refused the WebSocket upgrade with HTTP {status}")]

@@ -42,16 +42,17 @@
 //! Needs a Tokio runtime with the time driver enabled (`enable_all`, or `#[tokio::main]`):
 //! failing connections and HTTP request headers are bounded by timers.
 //!
-//! TLS is not implemented yet; everything is generic over
-//! `AsyncRead + AsyncWrite + Unpin + Send` streams ([`accept_stream`],
-//! [`connect_websocket_stream`], [`connect_rawsocket_stream`]) so a TLS stream can be passed in
-//! later.
+//! TLS (rustls, ring provider) is in [`tls`]: [`tls::accept_tls`] on the router side; `wss://`
+//! and `rss://` endpoints on the client side ([`connect`], [`connect_with_tls`]). Everything is
+//! generic over `AsyncRead + AsyncWrite + Unpin + Send` streams ([`accept_stream`],
+//! [`connect_websocket_stream`], [`connect_rawsocket_stream`]).
 
 mod accept;
 mod connect;
 mod error;
 mod io;
 mod rawsocket;
+pub mod tls;
 mod websocket;
 
 use std::fmt;
@@ -64,7 +65,9 @@ use bytes::Bytes;
 pub use switchboard_proto::Format;
 
 pub use accept::{AcceptConfig, accept, accept_stream, accept_unix};
-pub use connect::{Endpoint, connect, connect_rawsocket_stream, connect_websocket_stream};
+pub use connect::{
+    Endpoint, connect, connect_rawsocket_stream, connect_websocket_stream, connect_with_tls,
+};
 pub use error::{AcceptError, BoxError, ConnectError, EndpointError, TransportError};
 
 /// The transport a connection runs on.
@@ -154,6 +157,15 @@ impl FrameReader {
         }
     }
 
+    /// How many frames arrived so far, control frames (PING, PONG) included: a keepalive sees
+    /// from it whether the peer answered a [`FrameWriter::ping`].
+    pub fn frames_received(&self) -> u64 {
+        match &self.inner {
+            ReaderInner::Ws(reader) => reader.received(),
+            ReaderInner::Raw(reader) => reader.received(),
+        }
+    }
+
     /// The longest message this side accepts, in bytes (for RawSocket, the limit announced in
     /// the handshake).
     pub fn max_message_size(&self) -> usize {
@@ -214,6 +226,15 @@ impl FrameWriter {
         match &mut self.inner {
             WriterInner::Ws(writer) => writer.send_batch(frames).await,
             WriterInner::Raw(writer) => writer.send_batch(frames).await,
+        }
+    }
+
+    /// Sends a keepalive PING (WebSocket PING, RawSocket PING frame) and flushes. The peer's
+    /// PONG shows in [`FrameReader::frames_received`].
+    pub async fn ping(&mut self, payload: Bytes) -> Result<(), TransportError> {
+        match &mut self.inner {
+            WriterInner::Ws(writer) => writer.ping(payload).await,
+            WriterInner::Raw(writer) => writer.ping(payload).await,
         }
     }
 

@@ -170,6 +170,7 @@ pub(crate) fn connection(
         decoder: FrameDecoder::with_max_length(recv_max),
         shared: Arc::clone(&shared),
         pongs_pending: false,
+        received: 0,
         state: ReadState::Open,
     };
     let writer = RawWriter {
@@ -365,6 +366,8 @@ pub(crate) struct RawReader {
     shared: Shared,
     /// PONGs were queued and not yet seen flushed.
     pongs_pending: bool,
+    /// Frames received, PING and PONG included (liveness for keepalive pings).
+    received: u64,
     state: ReadState,
 }
 
@@ -381,6 +384,10 @@ impl RawReader {
     /// The receive limit in bytes (as announced in the handshake).
     pub(crate) fn max_len(&self) -> usize {
         self.decoder.max_len() as usize
+    }
+
+    pub(crate) fn received(&self) -> u64 {
+        self.received
     }
 
     fn fail(&mut self, error: TransportError) {
@@ -486,15 +493,18 @@ impl RawReader {
             }
 
             match self.decoder.decode(&mut self.buf) {
-                Ok(Some(frame)) => match frame.kind {
-                    FrameKind::Message => return Poll::Ready(Some(Ok(frame.payload))),
-                    FrameKind::Ping => {
-                        tracing::trace!(len = frame.payload.len(), "RawSocket PING");
-                        self.queue_pong(frame.payload);
-                        continue;
+                Ok(Some(frame)) => {
+                    self.received += 1;
+                    match frame.kind {
+                        FrameKind::Message => return Poll::Ready(Some(Ok(frame.payload))),
+                        FrameKind::Ping => {
+                            tracing::trace!(len = frame.payload.len(), "RawSocket PING");
+                            self.queue_pong(frame.payload);
+                            continue;
+                        }
+                        FrameKind::Pong => continue,
                     }
-                    FrameKind::Pong => continue,
-                },
+                }
                 Ok(None) => {}
                 Err(FrameError::TooLong { len, max }) => {
                     self.fail(TransportError::TooLarge {
@@ -601,6 +611,25 @@ impl RawWriter {
             }),
             None => Ok(()),
         }
+    }
+
+    /// Sends a PING frame with `payload` (at most the peer's limit) and flushes.
+    pub(crate) async fn ping(&mut self, payload: Bytes) -> Result<(), TransportError> {
+        self.check_len(std::iter::once(&payload))?;
+        {
+            let mut side = lock(&self.shared);
+            if side.closed {
+                return Err(TransportError::Closed);
+            }
+            let len = payload.len();
+            side.queue.push(FrameKind::Ping, payload).map_err(|_| {
+                TransportError::OutgoingTooLarge {
+                    len,
+                    max: self.peer_max as usize,
+                }
+            })?;
+        }
+        self.flush(false).await
     }
 
     /// Queues frames already checked against the peer's limit.

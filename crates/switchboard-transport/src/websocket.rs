@@ -64,6 +64,7 @@ pub(crate) fn connection(
             format,
             max_len,
             close_seen: false,
+            received: 0,
             state: ReadState::Open,
         }),
         writer: FrameWriter::ws(WsWriter { shared, format }),
@@ -118,6 +119,8 @@ pub(crate) struct WsReader {
     max_len: usize,
     /// A close frame arrived: the end of the stream is clean.
     close_seen: bool,
+    /// WebSocket messages received, control frames included (liveness for keepalive pings).
+    received: u64,
     state: ReadState,
 }
 
@@ -136,6 +139,10 @@ const fn kind_name(binary: bool) -> &'static str {
 impl WsReader {
     pub(crate) fn max_len(&self) -> usize {
         self.max_len
+    }
+
+    pub(crate) fn received(&self) -> u64 {
+        self.received
     }
 
     fn fail(&mut self, error: TransportError) {
@@ -210,7 +217,10 @@ impl WsReader {
                     self.state = ReadState::Done;
                     return Poll::Ready(Some(Err(TransportError::UnexpectedEof)));
                 }
-                Some(Ok(message)) => message,
+                Some(Ok(message)) => {
+                    self.received += 1;
+                    message
+                }
                 Some(Err(WsError::Io(error))) => {
                     self.state = ReadState::Done;
                     return Poll::Ready(Some(Err(TransportError::Io(error))));
@@ -342,6 +352,33 @@ impl WsWriter {
     pub(crate) async fn send(&mut self, frame: Bytes) -> Result<(), TransportError> {
         let mut frames = vec![frame];
         self.send_batch(&mut frames).await
+    }
+
+    /// Sends a PING with `payload` and flushes.
+    pub(crate) async fn ping(&mut self, payload: Bytes) -> Result<(), TransportError> {
+        let shared = &self.shared;
+        let mut guard = WakerGuard {
+            shared,
+            armed: true,
+        };
+        let mut message = Some(Message::ping(payload));
+        let result = poll_fn(|cx| {
+            let mut guard = lock(shared);
+            let side = &mut *guard;
+            let mut ws = Pin::new(&mut side.ws);
+            let polled = (|| {
+                if let Some(m) = message.take() {
+                    ready!(ws.as_mut().poll_ready(cx))?;
+                    ws.as_mut().start_send(m)?;
+                }
+                ws.as_mut().poll_flush(cx)
+            })();
+            side.writer_waker = polled.is_pending().then(|| cx.waker().clone());
+            polled
+        })
+        .await;
+        guard.armed = false;
+        result.map_err(map_error)
     }
 
     pub(crate) async fn close(&mut self) -> Result<(), TransportError> {

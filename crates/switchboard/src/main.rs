@@ -175,9 +175,22 @@ fn banner(config: &Config, config_path: Option<&Path>, bound_addrs: &[SocketAddr
     }
     out.push('\n');
     for (i, addr) in bound_addrs.iter().enumerate() {
-        let ws_path = config.listen.get(i).map_or("/ws", |l| l.ws_path.as_str());
-        out.push_str(&format!("  WebSocket  ws://{addr}{ws_path}\n"));
-        out.push_str(&format!("  RawSocket  rs://{addr}\n"));
+        let listen = config.listen.get(i);
+        let ws_path = listen.map_or("/ws", |l| l.ws_path.as_str());
+        let (ws, rs) = match listen.is_some_and(|l| l.tls.is_some()) {
+            true => ("wss", "rss"),
+            false => ("ws", "rs"),
+        };
+        out.push_str(&format!("  WebSocket  {ws}://{addr}{ws_path}\n"));
+        out.push_str(&format!("  RawSocket  {rs}://{addr}\n"));
+    }
+    for l in &config.unix_listen {
+        let tls = if l.tls.is_some() { " (TLS)" } else { "" };
+        out.push_str(&format!(
+            "  Unix       {} (RawSocket, and WebSocket at {}){tls}\n",
+            l.path.display(),
+            l.ws_path
+        ));
     }
     let names: Vec<&str> = config.realms.iter().map(|r| r.name.as_str()).collect();
     let realms = match (names.is_empty(), config.router.auto_realms) {

@@ -265,6 +265,37 @@ def router(tmp_path_factory, request):
         stop_router(router)
 
 
+# examples/auth.toml: one principal per authentication method, roles `user` and `anonymous`
+AUTH_CONFIG = HERE.parent.parent.parent / "examples" / "auth.toml"
+
+
+@pytest.fixture(scope="module")
+def auth_router(tmp_path_factory, request):
+    """Our router with examples/auth.toml as its config (``start --config <copy of
+    examples/auth.toml> --port 0``), one per test module.
+
+    Only our own binary has that configuration, so with ``WAMP_ROUTER_URL`` (an external
+    router) the tests using it are skipped.
+    """
+    if external_router():
+        pytest.skip("WAMP_ROUTER_URL is set: the auth tests need switchboard with examples/auth.toml")
+    router = start_router(
+        tmp_path_factory.mktemp(f"auth-router-{request.module.__name__}"),
+        AUTH_CONFIG.read_text(encoding="utf-8"),
+    )
+    try:
+        yield router
+    finally:
+        stop_router(router)
+
+
+@pytest.fixture
+def auth_scripts(auth_router):
+    s = Scripts(auth_router)
+    yield s
+    s.cleanup()
+
+
 # ----------------------------------------------------------------------------------------
 # running the scenario scripts
 # ----------------------------------------------------------------------------------------
