@@ -4,7 +4,13 @@
 //! switchboard start [--config PATH] [--bind IP] [--port N] [--realm NAME]... [--log FILTER] [-v]...
 //! switchboard init [PATH] [--force]
 //! switchboard version
+//! switchboard call URI [ARGS]... [--kwarg KEY=VALUE]... [--url URL] [--realm NAME] ...
+//! switchboard publish URI [ARGS]... [--kwarg KEY=VALUE]... [--acknowledge]
+//! switchboard subscribe URI [--match exact|prefix|wildcard]
+//! switchboard register URI (--echo | --exec COMMAND)
 //! ```
+
+mod client_cmds;
 
 use std::fs::OpenOptions;
 use std::io::{self, IsTerminal, Write};
@@ -37,6 +43,15 @@ enum Command {
     Init(InitArgs),
     /// Print the version.
     Version,
+    /// Call a procedure and print its result as JSON.
+    Call(client_cmds::CallArgs),
+    /// Publish an event.
+    Publish(client_cmds::PublishArgs),
+    /// Subscribe to a topic and print each event as a JSON line until Ctrl-C or SIGTERM.
+    Subscribe(client_cmds::SubscribeArgs),
+    /// Register a procedure and answer its calls (by echoing or by running a shell command)
+    /// until Ctrl-C or SIGTERM.
+    Register(client_cmds::RegisterArgs),
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +131,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Start(args) => start(args).await,
         Command::Init(args) => init(&args),
         Command::Version => print_stdout(&format!("switchboard {VERSION}\n")),
+        Command::Call(args) => client_cmds::call(args).await,
+        Command::Publish(args) => client_cmds::publish(args).await,
+        Command::Subscribe(args) => client_cmds::subscribe(args).await,
+        Command::Register(args) => client_cmds::register(args).await,
     }
 }
 
