@@ -322,7 +322,6 @@ async fn wildcard_subscription_reports_the_concrete_topic() {
 }
 
 #[tokio::test]
-#[ignore = "needs router feature event_retention"]
 async fn get_retained_delivers_the_last_retained_event() {
     let router = TestRouter::start().await;
     let publisher = router.session().await;
