@@ -94,6 +94,9 @@ max_registrations_per_session = 10000
 max_subscriptions_per_session = 10000
 # Calls one session may have waiting for a result (switchboard.error.limit_exceeded beyond).
 max_pending_calls_per_session = 10000
+# Calls that may wait per registration while every callee is at its concurrency limit
+# (wamp.error.no_available_callee beyond).
+max_queued_calls_per_registration = 1000
 # Optional: sessions one authid may have on a realm at once (ABORT wamp.error.not_authorized).
 # max_sessions_per_authid = 10
 # Optional: close a connection that sent nothing for this many milliseconds.
@@ -324,6 +327,8 @@ pub struct RawLimits {
     pub max_subscriptions_per_session: usize,
     /// `max_pending_calls_per_session`.
     pub max_pending_calls_per_session: usize,
+    /// `max_queued_calls_per_registration`.
+    pub max_queued_calls_per_registration: usize,
     /// `max_sessions_per_authid` (absent: unbounded).
     pub max_sessions_per_authid: Option<usize>,
     /// `idle_timeout_ms` (absent: none).
@@ -346,6 +351,7 @@ impl Default for RawLimits {
             max_registrations_per_session: DEFAULT_MAX_PER_SESSION,
             max_subscriptions_per_session: DEFAULT_MAX_PER_SESSION,
             max_pending_calls_per_session: DEFAULT_MAX_PER_SESSION,
+            max_queued_calls_per_registration: DEFAULT_MAX_QUEUED_CALLS,
             max_sessions_per_authid: None,
             idle_timeout_ms: None,
             ping_interval_ms: None,
@@ -743,6 +749,10 @@ fn validate_limits(raw: &RawLimits) -> Result<Limits, ConfigError> {
             raw.max_pending_calls_per_session,
             "max_pending_calls_per_session",
         )?,
+        max_queued_calls_per_registration: non_zero(
+            raw.max_queued_calls_per_registration,
+            "max_queued_calls_per_registration",
+        )?,
         max_sessions_per_authid: raw
             .max_sessions_per_authid
             .map(|n| non_zero(n, "max_sessions_per_authid"))
@@ -880,6 +890,8 @@ pub struct Limits {
     pub max_subscriptions_per_session: NonZeroUsize,
     /// Calls one session may have waiting for their result.
     pub max_pending_calls_per_session: NonZeroUsize,
+    /// Calls that may wait per registration while every callee is at its concurrency limit.
+    pub max_queued_calls_per_registration: NonZeroUsize,
     /// Sessions one authid may have on one realm at once (`None`: unbounded).
     pub max_sessions_per_authid: Option<NonZeroUsize>,
     /// Close a connection that sent nothing for this long (`None`: never).
@@ -1043,6 +1055,7 @@ impl Default for Limits {
             max_registrations_per_session: DEFAULT_MAX_PER_SESSION_NZ,
             max_subscriptions_per_session: DEFAULT_MAX_PER_SESSION_NZ,
             max_pending_calls_per_session: DEFAULT_MAX_PER_SESSION_NZ,
+            max_queued_calls_per_registration: DEFAULT_MAX_QUEUED_CALLS_NZ,
             max_sessions_per_authid: None,
             idle_timeout: None,
             ping: None,
@@ -1089,6 +1102,9 @@ const DEFAULT_MAX_SESSIONS_NZ: NonZeroUsize = nz(DEFAULT_MAX_SESSIONS);
 const DEFAULT_OUTBOUND_QUEUE_MESSAGES_NZ: NonZeroUsize = nz(DEFAULT_OUTBOUND_QUEUE_MESSAGES);
 const DEFAULT_OUTBOUND_QUEUE_BYTES_NZ: NonZeroUsize = nz(DEFAULT_OUTBOUND_QUEUE_BYTES);
 const DEFAULT_MAX_PER_SESSION_NZ: NonZeroUsize = nz(DEFAULT_MAX_PER_SESSION);
+/// Default `limits.max_queued_calls_per_registration`.
+pub const DEFAULT_MAX_QUEUED_CALLS: usize = 1000;
+const DEFAULT_MAX_QUEUED_CALLS_NZ: NonZeroUsize = nz(DEFAULT_MAX_QUEUED_CALLS);
 
 #[cfg(test)]
 mod tests {

@@ -187,6 +187,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
             max_subscriptions: Some(config.limits.max_subscriptions_per_session.get()),
             max_pending_calls: Some(config.limits.max_pending_calls_per_session.get()),
         },
+        max_queued_calls: config.limits.max_queued_calls_per_registration.get(),
         ..EngineConfig::default()
     }
 }
