@@ -352,6 +352,13 @@ fn copy_ppt(from: &switchboard_proto::Dict, to: &mut switchboard_proto::Dict) {
     }
 }
 
+/// Whether Options/Details mark a payload passthru message (a non-empty `ppt_scheme`).
+pub(crate) fn is_passthru(d: &switchboard_proto::Dict) -> bool {
+    d.get("ppt_scheme")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+}
+
 /// Whether the callee can be interrupted (announced `call_canceling`).
 fn cancelable(callee: &Peer) -> bool {
     callee.roles.has(Role::Callee, Feature::CallCanceling)
@@ -431,6 +438,18 @@ fn dispatch(
 ) {
     let request = call.request;
     let callee = Arc::clone(&slot.peer);
+    if is_passthru(&call.options) && !callee.roles.has(Role::Callee, Feature::PayloadPassthruMode) {
+        slot.release();
+        send(
+            caller,
+            &call_error(
+                request,
+                ErrorUri::FeatureNotSupported.as_str(),
+                Some("the callee does not support payload passthru mode".into()),
+            ),
+        );
+        return;
+    }
     let progressive_input = call.options.progress() == Some(true);
     if progressive_input
         && !(cancelable(&callee)
@@ -811,7 +830,22 @@ pub(crate) fn yield_(
     if !progress {
         caller.calls.lock().remove(&call_request);
     }
-    if forward && !caller.is_gone() {
+    if forward
+        && !caller.is_gone()
+        && is_passthru(&y.options)
+        && !caller.roles.has(Role::Caller, Feature::PayloadPassthruMode)
+    {
+        // The spec sends this error to the callee, but no ERROR can answer a YIELD; the call
+        // ends for the caller instead, which always gets an answer.
+        send(
+            &caller,
+            &call_error(
+                call_request,
+                ErrorUri::FeatureNotSupported.as_str(),
+                Some("the callee answered in payload passthru mode, which the caller did not announce".into()),
+            ),
+        );
+    } else if forward && !caller.is_gone() {
         let mut details = ResultDetails::default();
         if progress {
             details.insert("progress".into(), Value::Bool(true));

@@ -14,6 +14,7 @@ pub const BROKER_FEATURES: &[Feature] = &[
     Feature::EventHistory,
     Feature::SubscriptionMetaApi,
     Feature::SessionMetaApi,
+    Feature::PayloadPassthruMode,
 ];
 
 /// Dealer features announced in WELCOME.
@@ -29,6 +30,7 @@ pub const DEALER_FEATURES: &[Feature] = &[
     Feature::RegistrationMetaApi,
     Feature::SessionMetaApi,
     Feature::TestamentMetaApi,
+    Feature::PayloadPassthruMode,
 ];
 
 fn role(features: &[Feature]) -> Value {

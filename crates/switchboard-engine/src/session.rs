@@ -450,6 +450,14 @@ impl Session {
         let Some(joined) = self.joined.as_mut() else {
             return self.protocol_violation("no session");
         };
+        if let Some(role) = passthru_role(&msg)
+            && !joined.peer.roles.has(role, Feature::PayloadPassthruMode)
+        {
+            return self.protocol_violation(&format!(
+                "{} uses payload passthru mode (ppt_scheme), which the {role} did not announce",
+                msg.message_type()
+            ));
+        }
         if let Message::Call(call) = &msg {
             let streaming = joined
                 .peer
@@ -1035,6 +1043,19 @@ impl Session {
         self.router.remove_session(peer.id());
         tracing::debug!(session = %peer.id(), realm = %joined.realm.name, "session left");
     }
+}
+
+/// The role that must have announced `payload_passthru_mode` for a message carrying
+/// `ppt_scheme` (wamp-spec §5.22), if it carries one.
+fn passthru_role(msg: &Message) -> Option<Role> {
+    let (dict, role) = match msg {
+        Message::Call(m) => (&m.options.0, Role::Caller),
+        Message::Publish(m) => (&m.options.0, Role::Publisher),
+        Message::Yield(m) => (&m.options.0, Role::Callee),
+        Message::Error(m) => (&m.details.0, Role::Callee),
+        _ => return None,
+    };
+    dealer::is_passthru(dict).then_some(role)
 }
 
 impl Drop for Session {

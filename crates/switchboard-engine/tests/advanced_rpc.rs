@@ -853,3 +853,80 @@ fn roundrobin_passes_over_busy_callees() {
     expect_result(&mut caller);
     a.expect_invocation();
 }
+
+// ---- payload passthru mode ----
+
+fn ppt_roles() -> switchboard_proto::Dict {
+    let f = |extra: &[&str]| {
+        let mut features: switchboard_proto::Dict = extra
+            .iter()
+            .map(|x| (x.to_string(), Value::Bool(true)))
+            .collect();
+        features.insert("payload_passthru_mode".into(), Value::Bool(true));
+        Value::Dict(switchboard_proto::dict! { "features" => features })
+    };
+    switchboard_proto::dict! {
+        "caller" => f(&[]), "callee" => f(&["call_canceling"]), "publisher" => f(&[]), "subscriber" => f(&[]),
+    }
+}
+
+fn ppt_call() -> CallOptions {
+    CallOptions::default()
+        .with("ppt_scheme", "x_custom")
+        .with("ppt_serializer", "cbor")
+}
+
+#[test]
+fn passthru_payloads_cross_serializers_untouched_with_their_keys() {
+    let r = router();
+    let mut callee = Client::joined_with(&r, Format::Cbor, "realm1", ppt_roles());
+    callee.register("com.example.sealed");
+    let mut caller = Client::joined_with(&r, Format::Json, "realm1", ppt_roles());
+    let blob = Value::Bytes(bytes::Bytes::from_static(b"\x00\xff opaque \x01"));
+    call_with(
+        &mut caller,
+        "com.example.sealed",
+        ppt_call(),
+        args(vec![blob.clone()]),
+    );
+    let inv = callee.expect_invocation();
+    assert_eq!(inv.details.ppt_scheme(), Some("x_custom"));
+    assert_eq!(inv.details.ppt_serializer(), Some("cbor"));
+    assert_eq!(
+        inv.payload,
+        args(vec![blob.clone()]),
+        "the blob is byte-identical"
+    );
+    callee.send(Yield {
+        request: inv.request,
+        options: YieldOptions::default().with("ppt_scheme", "x_custom"),
+        payload: args(vec![blob.clone()]),
+    });
+    let res = expect_result(&mut caller);
+    assert_eq!(res.details.ppt_scheme(), Some("x_custom"));
+    assert_eq!(res.payload, args(vec![blob]));
+}
+
+#[test]
+fn passthru_needs_the_feature_announced_on_every_side() {
+    let r = router();
+    let mut plain_callee = Client::joined(&r, Format::Json, "realm1");
+    plain_callee.register("com.example.plain");
+    let mut caller = Client::joined_with(&r, Format::Json, "realm1", ppt_roles());
+    call_with(
+        &mut caller,
+        "com.example.plain",
+        ppt_call(),
+        Payload::empty(),
+    );
+    caller.expect_error(48, "wamp.error.feature_not_supported");
+    plain_callee.expect_nothing();
+
+    let mut naive = Client::joined(&r, Format::Json, "realm1");
+    naive.publish(
+        "com.example.t",
+        PublishOptions::default().with("ppt_scheme", "mqtt"),
+        Payload::empty(),
+    );
+    naive.expect_abort("wamp.error.protocol_violation");
+}

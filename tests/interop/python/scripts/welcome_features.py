@@ -15,12 +15,13 @@ from _harness import expect_eq, step
 BROKER = {
     "publisher_exclusion", "publisher_identification", "subscriber_blackwhite_listing",
     "pattern_based_subscription", "subscription_revocation", "event_retention", "event_history",
-    "subscription_meta_api", "session_meta_api",
+    "subscription_meta_api", "session_meta_api", "payload_passthru_mode",
 }
 DEALER = {
     "progressive_call_results", "progressive_call_invocations", "call_timeout", "call_canceling",
     "caller_identification", "pattern_based_registration", "shared_registration",
     "registration_revocation", "registration_meta_api", "session_meta_api", "testament_meta_api",
+    "payload_passthru_mode",
 }
 
 
