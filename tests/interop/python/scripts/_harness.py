@@ -150,7 +150,7 @@ def _serializer(name: str):
 
 
 async def join(url: str, realm: str, serializer: str = "json", name: str = "session", timeout: float = 10.0,
-               without_features: dict | None = None):
+               without_features: dict | None = None, with_features: dict | None = None):
     """Connect a plain autobahn.asyncio.wamp.ApplicationSession and wait until it has joined.
 
     ``url`` may be ws:// (WebSocket) or rs:// (RawSocket); only ``serializer`` is offered,
@@ -158,6 +158,9 @@ async def join(url: str, realm: str, serializer: str = "json", name: str = "sess
     ``left`` (CloseDetails of the session's end) and ``closed`` (transport gone).
     ``without_features`` ({"callee": ["call_canceling"], ...}) leaves those feature flags out
     of the roles the session announces in HELLO (Autobahn's defaults otherwise).
+    ``with_features`` ({"caller": ["payload_passthru_mode"], ...}) adds flags (``true``) to
+    those roles, also flags Autobahn does not know: Autobahn's HELLO lists every non-None
+    attribute of a role's features object, so an extra attribute is announced as is.
     """
     from autobahn.asyncio.wamp import ApplicationRunner, ApplicationSession
 
@@ -191,8 +194,8 @@ async def join(url: str, realm: str, serializer: str = "json", name: str = "sess
 
     def make(config):
         session = Session(config)
-        if without_features:
-            session._session_roles = _roles_without(without_features)
+        if without_features or with_features:
+            session._session_roles = _roles(without_features or {}, with_features or {})
         holder["session"] = session
         return session
 
@@ -215,7 +218,8 @@ async def join(url: str, realm: str, serializer: str = "json", name: str = "sess
     return session
 
 
-def _roles_without(without: dict) -> dict:
+def _roles(without: dict, with_: dict) -> dict:
+    """Autobahn's default client roles, minus ``without`` and plus ``with_`` flags."""
     import copy
 
     from autobahn.wamp.role import DEFAULT_CLIENT_ROLES
@@ -226,6 +230,10 @@ def _roles_without(without: dict) -> dict:
             if not hasattr(roles[role], feature):
                 raise Failure(f"Autobahn's {role} role has no feature {feature!r}")
             setattr(roles[role], feature, None)
+    for role, features in with_.items():
+        for feature in features:
+            # Hello.marshal() announces every attribute not starting with "_" that is not None
+            setattr(roles[role], feature, True)
     return roles
 
 
@@ -322,8 +330,10 @@ def inject_options(session, message_class, **extra) -> None:
     that ``session`` sends carries the extra Options keys ``extra``.
 
     For spec options this Autobahn version has no API for (CALL ``disclose_me``, REGISTER
-    ``disclose_caller``, PUBLISH ``disclose_me``): the message is built by Autobahn as
-    usual and only its Options dict (element 2 of every request message) is extended.
+    ``disclose_caller``, PUBLISH ``disclose_me``, the ``ppt_*`` keys of CALL/YIELD/PUBLISH
+    and ERROR): the message is built by Autobahn as usual and only its Options dict
+    (element 2 of every request message and of YIELD) or, for ERROR, its Details dict
+    (element 3) is extended.
     """
     transport = session._transport
     pending = transport.__dict__.setdefault("_interop_inject", [])
@@ -337,7 +347,8 @@ def inject_options(session, message_class, **extra) -> None:
             if isinstance(msg, cls):
                 del pending[i]
                 raw = msg.marshal()
-                raw[2] = {**raw[2], **options}
+                at = 3 if raw[0] == 8 else 2  # ERROR: [8, type, request, Details, ...]
+                raw[at] = {**raw[at], **options}
                 obj_serializer = transport._serializer._serializer
                 msg._serialized[obj_serializer] = obj_serializer.serialize(raw)
                 break
@@ -358,6 +369,28 @@ def record_incoming(session) -> list:
         return handle(msg)
 
     session.onMessage = on_message
+    return seen
+
+
+def record_raw_incoming(session) -> list:
+    """Every WAMP message ``session`` receives from now on as the raw list its serializer
+    decoded (``[68, request, registration, {...details...}, [args]]``), before Autobahn
+    parses it: Autobahn's message classes drop Options/Details keys they do not know
+    (e.g. ``ppt_*``), and an ABORT after the session was established never reaches
+    ``onLeave`` (Autobahn drops the transport on it), so its reason is only seen here.
+    Binary values are ``bytes`` for every serializer (JSON's ``"\\u0000"``+base64 strings
+    decoded, as Autobahn decodes them)."""
+    seen = []
+    obj_serializer = session._transport._serializer._serializer
+    unserialize = obj_serializer.unserialize
+
+    def recording(payload):
+        msgs = unserialize(payload)
+        seen.extend(msgs)
+        return msgs
+
+    # an instance attribute: only this session's (transport's) serializer records
+    obj_serializer.unserialize = recording
     return seen
 
 
