@@ -43,6 +43,8 @@ enum Command {
     Init(InitArgs),
     /// Print the version.
     Version,
+    /// Measure a router: WAMP load (rpc, pubsub, connections, latency) against any router URL.
+    Bench(switchboard_bench::BenchArgs),
     /// Call a procedure and print its result as JSON.
     Call(client_cmds::CallArgs),
     /// Publish an event.
@@ -131,6 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Start(args) => start(args).await,
         Command::Init(args) => init(&args),
         Command::Version => print_stdout(&format!("switchboard {VERSION}\n")),
+        Command::Bench(args) => switchboard_bench::run(args).await,
         Command::Call(args) => client_cmds::call(args).await,
         Command::Publish(args) => client_cmds::publish(args).await,
         Command::Subscribe(args) => client_cmds::subscribe(args).await,
