@@ -374,14 +374,19 @@ async fn accept_loop(
         let (router, limits, tls) = (Arc::clone(&router), Arc::clone(&limits), tls.clone());
         connections.spawn(async move {
             let secure = tls.is_some();
-            let handshake = tokio::time::timeout(limits.handshake_timeout, async {
-                match &tls {
-                    Some(tls) => {
-                        switchboard_transport::tls::accept_tls(stream, peer, tls, &accept).await
+            // Boxed, so the handshake's state is freed once it completes instead of sizing
+            // this task for the whole life of the connection (memory per idle session).
+            let handshake = tokio::time::timeout(
+                limits.handshake_timeout,
+                Box::pin(async {
+                    match &tls {
+                        Some(tls) => {
+                            switchboard_transport::tls::accept_tls(stream, peer, tls, &accept).await
+                        }
+                        None => switchboard_transport::accept_stream(stream, peer, &accept).await,
                     }
-                    None => switchboard_transport::accept_stream(stream, peer, &accept).await,
-                }
-            });
+                }),
+            );
             match handshake.await {
                 Ok(Ok(conn)) if !full => {
                     limits.open.fetch_add(1, Ordering::Relaxed);
@@ -734,7 +739,8 @@ async fn write_loop(
     outbox: Arc<QueueOutbox>,
     format: Format,
 ) {
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    // Grows with the first busy moment; an idle session keeps no batch buffer.
+    let mut batch = Vec::new();
     loop {
         tokio::select! {
             biased;
