@@ -17,7 +17,10 @@ use switchboard_proto::options::{CloseDetails, WelcomeDetails};
 use switchboard_proto::uri::{MatchPolicy, Pattern, Uri};
 use switchboard_proto::{Dict, Format, Id, Payload, Value, decode, encode};
 
-use crate::auth::{AuthDecision, AuthOutcome, HelloRequest, PendingAuth};
+use crate::auth::{
+    AuthDecision, AuthOutcome, DeferredCall, DeferredError, DeferredReply, HelloRequest,
+    PendingAuth, PendingDeferred,
+};
 use crate::authz::{Action, Authorization};
 use crate::broker::Publication;
 use crate::dealer::{self, InvokePolicy, RegisterError, RegistrationOptions};
@@ -45,6 +48,9 @@ enum State {
     Fresh,
     /// CHALLENGE sent: only AUTHENTICATE (or ABORT) may come.
     Challenging,
+    /// The authenticator asked for a WAMP call: only ABORT may come until
+    /// [`Session::resume_auth`].
+    Deferred,
     Established,
     Closed,
 }
@@ -72,6 +78,20 @@ struct Authenticating {
     pending: Box<dyn PendingAuth>,
 }
 
+/// A HELLO (or AUTHENTICATE) whose answer waits for a deferred call.
+#[derive(Debug)]
+struct Deferring {
+    realm: Arc<Realm>,
+    roles: ClientRoles,
+    session: Id,
+    /// Until the owner takes it.
+    call: Option<DeferredCall>,
+    pending: Box<dyn PendingDeferred>,
+}
+
+/// The name every trusted session has as its `authrole`, `authmethod` and default `authid`.
+pub const TRUSTED: &str = "trusted";
+
 /// The session state machine of one connection.
 pub struct Session {
     router: Arc<Router>,
@@ -81,6 +101,8 @@ pub struct Session {
     state: State,
     joined: Option<Joined>,
     authenticating: Option<Authenticating>,
+    deferred: Option<Deferring>,
+    trusted: bool,
     transport: Dict,
 }
 
@@ -109,6 +131,8 @@ impl Session {
             state: State::Fresh,
             joined: None,
             authenticating: None,
+            deferred: None,
+            trusted: false,
             transport: Dict::new(),
         }
     }
@@ -116,6 +140,45 @@ impl Session {
     /// Transport facts shown by the session meta API (`transport` in `SessionDetails`).
     pub fn set_transport_details(&mut self, details: Dict) {
         self.transport = details;
+    }
+
+    /// Makes this a trusted session: it joins any realm without authentication (authid from
+    /// HELLO or `trusted`, authrole and authmethod `trusted`, authprovider `router`) and every
+    /// action is authorized. Only for connections that never leave the process (the router's
+    /// own in-process sessions); never for a network peer. Call before HELLO.
+    pub fn set_trusted(&mut self) {
+        self.trusted = true;
+    }
+
+    /// The call a deferred authentication waits for, once: the owner must make it and hand
+    /// the outcome to [`Session::resume_auth`]. `None` when nothing (new) waits.
+    pub fn take_deferred_auth(&mut self) -> Option<DeferredCall> {
+        self.deferred.as_mut().and_then(|d| d.call.take())
+    }
+
+    /// The outcome of the call from [`Session::take_deferred_auth`]: the handshake goes on
+    /// (WELCOME, ABORT, or another CHALLENGE or deferred call). Ignored when the session no
+    /// longer waits for it (e.g. the client aborted).
+    pub fn resume_auth(&mut self, result: Result<DeferredReply, DeferredError>) -> Flow {
+        if self.state != State::Deferred {
+            return if self.state == State::Closed {
+                Flow::Close
+            } else {
+                Flow::Continue
+            };
+        }
+        let Some(Deferring {
+            realm,
+            roles,
+            session,
+            pending,
+            ..
+        }) = self.deferred.take()
+        else {
+            return self.protocol_violation("no deferred authentication");
+        };
+        let decision = pending.resume(result);
+        self.decide(decision, realm, roles, session)
     }
 
     /// The session id, once established.
@@ -160,6 +223,13 @@ impl Session {
                     other.message_type()
                 )),
             },
+            State::Deferred => match msg {
+                Message::Abort(_) => self.close(),
+                other => self.protocol_violation(&format!(
+                    "{} while the router waits for the authenticator",
+                    other.message_type()
+                )),
+            },
             State::Established => self.established(msg),
         }
     }
@@ -192,6 +262,7 @@ impl Session {
 
     fn close(&mut self) -> Flow {
         self.authenticating = None;
+        self.deferred = None;
         self.leave();
         self.state = State::Closed;
         self.outbox.close();
@@ -245,7 +316,17 @@ impl Session {
             &self.transport,
             self.router.clock().unix_millis(),
         );
-        let decision = realm.security.authenticator.hello(&request);
+        let decision = if self.trusted {
+            AuthDecision::Welcome(AuthOutcome {
+                authid: hello.details.authid().unwrap_or(TRUSTED).to_owned(),
+                authrole: TRUSTED.to_owned(),
+                authmethod: TRUSTED.to_owned(),
+                authprovider: "router".to_owned(),
+                authextra: Dict::new(),
+            })
+        } else {
+            realm.security.authenticator.hello(&request)
+        };
         self.decide(decision, realm, roles, session)
     }
 
@@ -289,6 +370,17 @@ impl Session {
                 self.state = State::Challenging;
                 Flow::Continue
             }
+            AuthDecision::Defer { call, pending } => {
+                self.deferred = Some(Deferring {
+                    realm,
+                    roles,
+                    session,
+                    call: Some(call),
+                    pending,
+                });
+                self.state = State::Deferred;
+                Flow::Continue
+            }
             AuthDecision::Abort(abort) => {
                 tracing::info!(realm = %realm.name, reason = %abort.reason, "login refused: {}", abort.message);
                 self.abort(&abort.reason, &abort.message)
@@ -310,7 +402,9 @@ impl Session {
                 "the router is shutting down",
             );
         }
-        if let Some(max) = self.router.config.session_limits.max_sessions_per_authid {
+        if let Some(max) = self.router.config.session_limits.max_sessions_per_authid
+            && !self.trusted
+        {
             let open = realm
                 .sessions()
                 .iter()
@@ -397,6 +491,9 @@ impl Session {
 
     /// What the realm's authorizer says about this session doing `action` on `uri`.
     fn authorize(&self, action: Action, uri: &str) -> Authorization {
+        if self.trusted && self.joined.is_some() {
+            return Authorization::Allow { disclose: false };
+        }
         match self.joined.as_ref() {
             Some(j) => j
                 .realm

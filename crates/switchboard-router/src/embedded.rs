@@ -83,6 +83,30 @@ impl ServerHandle {
     }
 }
 
+impl ServerHandle {
+    /// A trusted in-process session joined to `realm`: it bypasses authentication and
+    /// authorization (authrole, authmethod and authid `trusted`, authprovider `router`), so
+    /// it may join a locked realm and register, call, publish and subscribe anything there
+    /// (`wamp.` stays reserved). It is what the router uses to call a dynamic authenticator,
+    /// and what a program embedding the router uses to serve one on a locked realm.
+    ///
+    /// Trust belongs to the process: such sessions only exist through this method; no
+    /// network peer can become one.
+    ///
+    /// # Errors
+    ///
+    /// [`EmbeddedError`] when the router refuses the session (e.g. no such realm).
+    pub async fn trusted_session(&self, realm: &str) -> Result<Session, EmbeddedError> {
+        let options = ConnectOptions {
+            realm: realm.to_owned(),
+            serializer: Format::MessagePack,
+            ..ConnectOptions::default()
+        };
+        let conn = self.local_connection_as(Format::MessagePack, true).await?;
+        Ok(Session::join(conn, options).await?)
+    }
+}
+
 /// A procedure that keeps state for each calling session and is told when one leaves.
 pub trait PerSessionProcedure: Send + Sync + 'static {
     /// What is kept per session; created by `Default` on the session's first call.

@@ -33,6 +33,20 @@
 //! subscribe = true
 //! ```
 //!
+//! A dynamic authenticator, a WAMP procedure that decides who a client is (as Crossbar's
+//! `dynamic` authentication), handles the methods it lists instead of static principals:
+//!
+//! ```toml
+//! [realm.auth.dynamic]
+//! procedure = "com.example.authenticate"
+//! authmethods = ["ticket"]      # "ticket" and/or "anonymous"
+//! # realm = "auth"              # where the procedure is registered (default: this realm)
+//! ```
+//!
+//! The router calls it through a trusted in-process session (see
+//! [`ServerHandle::trusted_session`](crate::server::ServerHandle::trusted_session)) with
+//! `(realm, authid, details)`; see `docs/security.md` for the contract.
+//!
 //! A realm with neither `[realm.auth]` nor `[[realm.role]]` is the development setup: anyone
 //! joins anonymously and may do everything. As soon as either is present, the realm is
 //! locked down: only the configured methods let clients in (no `[realm.auth]` means anonymous
@@ -47,12 +61,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use switchboard_engine::RealmSecurity;
-use switchboard_engine::auth::{CraPrincipal, ScramPrincipal, StaticAuthenticator};
+use switchboard_engine::auth::{
+    CraPrincipal, DynamicAuthenticator, ScramPrincipal, StaticAuthenticator,
+};
 use switchboard_engine::authz::{Permission, RoleAuthorizer};
+use switchboard_engine::{Authenticator, RealmSecurity};
 use switchboard_proto::auth::scram::{KdfParams, StoredCredential, Variant};
 use switchboard_proto::auth::{Secret, cra, cryptosign};
-use switchboard_proto::uri::{MatchPolicy, Pattern, UriRules};
+use switchboard_proto::uri::{MatchPolicy, Pattern, Uri, UriRules};
 
 use crate::config::ConfigError;
 
@@ -107,6 +123,21 @@ pub struct RawAuth {
     pub scram: Vec<RawScram>,
     /// `[[realm.auth.cryptosign]]`.
     pub cryptosign: Vec<RawCryptosign>,
+    /// `[realm.auth.dynamic]`: a procedure authenticates these methods.
+    pub dynamic: Option<RawDynamic>,
+}
+
+/// `[realm.auth.dynamic]` as read.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDynamic {
+    /// `procedure`: the authenticator's URI.
+    pub procedure: String,
+    /// `realm` where it is registered (default: the realm being joined).
+    #[serde(default)]
+    pub realm: Option<String>,
+    /// `authmethods` it handles: `ticket` and/or `anonymous`.
+    pub authmethods: Vec<String>,
 }
 
 /// `[realm.auth.anonymous]` as read.
@@ -261,6 +292,20 @@ pub struct AuthConfig {
     pub scram: Vec<ScramConfig>,
     /// Cryptosign principals.
     pub cryptosign: Vec<CryptosignConfig>,
+    /// The dynamic authenticator, if any.
+    pub dynamic: Option<DynamicConfig>,
+}
+
+/// A checked `[realm.auth.dynamic]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DynamicConfig {
+    /// The authenticator procedure.
+    pub procedure: String,
+    /// The realm it is registered on (`None`: the realm being joined).
+    pub realm: Option<String>,
+    /// The methods it handles (`ticket`, `anonymous`), no duplicates.
+    pub authmethods: Vec<String>,
 }
 
 /// A ticket principal.
@@ -514,7 +559,76 @@ pub(crate) fn validate_auth(raw: &RawAuth, at: &str) -> Result<AuthConfig, Confi
             role: c.role.clone(),
         });
     }
+
+    if let Some(d) = &raw.dynamic {
+        out.dynamic = Some(validate_dynamic(d, &out, &format!("{at}.dynamic"))?);
+    }
     Ok(out)
+}
+
+fn validate_dynamic(
+    d: &RawDynamic,
+    auth: &AuthConfig,
+    key: &str,
+) -> Result<DynamicConfig, ConfigError> {
+    Uri::parse(&d.procedure, UriRules::Loose).map_err(|e| {
+        invalid(
+            format!("{key}.procedure"),
+            format!("invalid procedure URI {:?}: {e}", d.procedure),
+        )
+    })?;
+    if d.procedure.starts_with("wamp.") {
+        return Err(invalid(
+            format!("{key}.procedure"),
+            "procedures under wamp. are reserved for the router",
+        ));
+    }
+    if let Some(realm) = &d.realm {
+        Uri::parse(realm, UriRules::Loose).map_err(|e| {
+            invalid(
+                format!("{key}.realm"),
+                format!("invalid realm URI {realm:?}: {e}"),
+            )
+        })?;
+    }
+    if d.authmethods.is_empty() {
+        return Err(invalid(
+            format!("{key}.authmethods"),
+            "list at least one method (ticket, anonymous)",
+        ));
+    }
+    let mut methods: Vec<String> = Vec::new();
+    for (i, m) in d.authmethods.iter().enumerate() {
+        let k = format!("{key}.authmethods[{i}]");
+        if !switchboard_engine::auth::dynamic::METHODS.contains(&m.as_str()) {
+            return Err(invalid(
+                k,
+                format!("{m:?} cannot be authenticated dynamically (only ticket and anonymous)"),
+            ));
+        }
+        if methods.contains(m) {
+            return Err(invalid(k, format!("duplicate method {m:?}")));
+        }
+        let static_too = match m.as_str() {
+            "anonymous" => auth.anonymous.is_some(),
+            _ => !auth.ticket.is_empty(),
+        };
+        if static_too {
+            return Err(invalid(
+                k,
+                format!(
+                    "{m:?} is configured statically too ([realm.auth.{m}]); a method is either \
+                     static or dynamic"
+                ),
+            ));
+        }
+        methods.push(m.clone());
+    }
+    Ok(DynamicConfig {
+        procedure: d.procedure.clone(),
+        realm: d.realm.clone(),
+        authmethods: methods,
+    })
 }
 
 fn validate_scram(s: &RawScram, key: &str) -> Result<ScramConfig, ConfigError> {
@@ -743,12 +857,23 @@ pub fn realm_security(auth: Option<&AuthConfig>, roles: &[RoleConfig]) -> RealmS
             authorizer.add_rule(role.name.as_str(), pattern.clone(), *permission);
         }
     }
-    let authenticator = match auth {
-        None => StaticAuthenticator::new().with_anonymous("anonymous"),
-        Some(auth) => build_authenticator(auth),
+    let authenticator: Arc<dyn Authenticator> = match auth {
+        None => Arc::new(StaticAuthenticator::new().with_anonymous("anonymous")),
+        Some(auth) => match &auth.dynamic {
+            None => Arc::new(build_authenticator(auth)),
+            Some(d) => {
+                let methods: Vec<&str> = d.authmethods.iter().map(String::as_str).collect();
+                Arc::new(DynamicAuthenticator::new(
+                    d.procedure.as_str(),
+                    d.realm.clone(),
+                    &methods,
+                    build_authenticator(auth),
+                ))
+            }
+        },
     };
     RealmSecurity {
-        authenticator: Arc::new(authenticator),
+        authenticator,
         authorizer: Arc::new(authorizer),
     }
 }

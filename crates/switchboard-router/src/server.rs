@@ -7,6 +7,7 @@
 //! them is bounded in messages and in bytes; the engine is told when it is full and applies the
 //! slow-consumer policy (decision 5).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use switchboard_engine::auth::{DeferredCall, DeferredError, DeferredReply};
 use switchboard_engine::{
     BrokerLimits, EngineConfig, Flow, KillReason, Outbox, Overflow, RealmSettings, Router,
     SessionLimits, SlowConsumerPolicy,
@@ -127,7 +129,13 @@ pub struct Server {
     listeners: Vec<Bound>,
     local_addrs: Vec<SocketAddr>,
     limits: Arc<ConnLimits>,
+    auth_callers: Arc<AuthCallers>,
 }
+
+/// The trusted in-process sessions through which the router calls dynamic authenticators: one
+/// per realm the procedures are registered on, opened on first use (and again if closed).
+#[derive(Debug, Default)]
+struct AuthCallers(tokio::sync::Mutex<HashMap<String, switchboard_client::Session>>);
 
 /// Per-connection limits taken from the config.
 #[derive(Debug)]
@@ -252,6 +260,7 @@ impl Server {
                 ping: limits.ping,
                 open: AtomicUsize::new(0),
             }),
+            auth_callers: Arc::default(),
         })
     }
 
@@ -270,6 +279,7 @@ impl Server {
         ServerHandle {
             router: Arc::clone(&self.router),
             limits: Arc::clone(&self.limits),
+            auth_callers: Arc::clone(&self.auth_callers),
         }
     }
 
@@ -278,13 +288,9 @@ impl Server {
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
+        let handle = self.handle();
         for bound in self.listeners {
-            tasks.spawn(accept_loop(
-                bound,
-                Arc::clone(&self.router),
-                Arc::clone(&self.limits),
-                stop.clone(),
-            ));
+            tasks.spawn(accept_loop(bound, handle.clone(), stop.clone()));
         }
         tasks.spawn(expire_timeouts(Arc::clone(&self.router), stop.clone()));
         shutdown.await;
@@ -319,12 +325,8 @@ trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'sta
 
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Stream for T {}
 
-async fn accept_loop(
-    bound: Bound,
-    router: Arc<Router>,
-    limits: Arc<ConnLimits>,
-    stop: CancellationToken,
-) {
+async fn accept_loop(bound: Bound, handle: ServerHandle, stop: CancellationToken) {
+    let limits = Arc::clone(&handle.limits);
     let Bound {
         listener,
         accept,
@@ -371,7 +373,7 @@ async fn accept_loop(
         } else {
             Arc::clone(&accept)
         };
-        let (router, limits, tls) = (Arc::clone(&router), Arc::clone(&limits), tls.clone());
+        let (handle, limits, tls) = (handle.clone(), Arc::clone(&limits), tls.clone());
         connections.spawn(async move {
             let secure = tls.is_some();
             // Boxed, so the handshake's state is freed once it completes instead of sizing
@@ -390,7 +392,7 @@ async fn accept_loop(
             match handshake.await {
                 Ok(Ok(conn)) if !full => {
                     limits.open.fetch_add(1, Ordering::Relaxed);
-                    serve_connection(conn, router, &limits, Origin::Network { secure }).await;
+                    serve_connection(conn, &handle, Origin::Network { secure }).await;
                     limits.open.fetch_sub(1, Ordering::Relaxed);
                 }
                 Ok(Ok(_)) => {}
@@ -411,6 +413,7 @@ async fn accept_loop(
 pub struct ServerHandle {
     router: Arc<Router>,
     limits: Arc<ConnLimits>,
+    auth_callers: Arc<AuthCallers>,
 }
 
 /// Why an in-process connection could not be opened.
@@ -432,15 +435,25 @@ impl ServerHandle {
     /// (same queues, limits and slow-consumer policy); the returned client side speaks WAMP
     /// in `format`.
     pub async fn local_connection(&self, format: Format) -> Result<Connection, LocalConnectError> {
+        self.local_connection_as(format, false).await
+    }
+
+    /// [`ServerHandle::local_connection`]; a `trusted` one bypasses authentication and
+    /// authorization ([`switchboard_engine::Session::set_trusted`]).
+    pub(crate) async fn local_connection_as(
+        &self,
+        format: Format,
+        trusted: bool,
+    ) -> Result<Connection, LocalConnectError> {
         let (router_end, client_end) = tokio::io::duplex(LOCAL_PIPE_BYTES);
-        let (router, limits) = (Arc::clone(&self.router), Arc::clone(&self.limits));
+        let handle = self.clone();
         let accept = AcceptConfig {
-            max_message_size: limits.max_message_size,
+            max_message_size: handle.limits.max_message_size,
             ..AcceptConfig::default()
         };
         tokio::spawn(async move {
             match switchboard_transport::accept_stream(router_end, None, &accept).await {
-                Ok(conn) => serve(conn, router, &limits).await,
+                Ok(conn) => serve_connection(conn, &handle, Origin::Local { trusted }).await,
                 Err(e) => tracing::debug!("in-process connection refused: {e}"),
             }
         });
@@ -514,9 +527,96 @@ impl Outbox for QueueOutbox {
     }
 }
 
-/// Runs one WAMP connection to the end.
-async fn serve(conn: Connection, router: Arc<Router>, limits: &ConnLimits) {
-    serve_connection(conn, router, limits, Origin::Local).await;
+/// The trusted session calling authenticators on `realm`, opened if need be.
+async fn auth_caller(
+    handle: &ServerHandle,
+    realm: &str,
+) -> Result<switchboard_client::Session, DeferredError> {
+    let mut callers = handle.auth_callers.0.lock().await;
+    if let Some(s) = callers.get(realm)
+        && !s.is_closed()
+    {
+        return Ok(s.clone());
+    }
+    let session = handle
+        .trusted_session(realm)
+        .await
+        .map_err(|e| DeferredError {
+            error: "wamp.error.no_such_realm".to_owned(),
+            message: format!(
+                "the router cannot join realm {realm:?} to call the authenticator: {e}"
+            ),
+        })?;
+    callers.insert(realm.to_owned(), session.clone());
+    Ok(session)
+}
+
+/// An authenticator call in flight. (Boxed: the call opens in-process connections, which are
+/// served by `serve_connection`, which makes such calls.)
+type AuthCall =
+    std::pin::Pin<Box<dyn Future<Output = Result<DeferredReply, DeferredError>> + Send>>;
+
+/// Makes an authenticator's deferred call, answering by `deadline` (the end of the handshake
+/// timeout). Never logs the arguments: they hold the client's credentials.
+fn call_authenticator(
+    handle: ServerHandle,
+    call: DeferredCall,
+    deadline: tokio::time::Instant,
+) -> AuthCall {
+    Box::pin(call_authenticator_inner(handle, call, deadline))
+}
+
+async fn call_authenticator_inner(
+    handle: ServerHandle,
+    call: DeferredCall,
+    deadline: tokio::time::Instant,
+) -> Result<DeferredReply, DeferredError> {
+    use switchboard_client::{CallError, CallOptions};
+    let (realm, procedure) = (call.realm.clone(), call.procedure.clone());
+    let attempt = async {
+        let session = auth_caller(&handle, &realm).await?;
+        let pending = session.call_with(
+            &call.procedure,
+            call.args,
+            call.kwargs,
+            CallOptions::default(),
+        );
+        pending.await.map_err(|e| match e {
+            CallError::Application(e) | CallError::NotAuthorized(e) => DeferredError {
+                message: e
+                    .args
+                    .first()
+                    .and_then(switchboard_proto::Value::as_str)
+                    .unwrap_or("denied")
+                    .to_owned(),
+                error: e.uri,
+            },
+            CallError::NoSuchProcedure { .. } => DeferredError {
+                error: "wamp.error.no_such_procedure".to_owned(),
+                message: format!("no procedure {procedure:?} is registered on realm {realm:?}"),
+            },
+            CallError::Timeout => DeferredError {
+                error: "wamp.error.timeout".to_owned(),
+                message: "the authenticator did not answer in time".to_owned(),
+            },
+            other => DeferredError {
+                error: "wamp.error.runtime_error".to_owned(),
+                message: format!("calling the authenticator failed: {other}"),
+            },
+        })
+    };
+    match tokio::time::timeout_at(deadline, attempt).await {
+        Ok(Ok(result)) => Ok(DeferredReply {
+            args: result.args,
+            kwargs: result.kwargs,
+        }),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(DeferredError {
+            error: "wamp.error.timeout".to_owned(),
+            message: "no answer within the handshake timeout (limits.handshake_timeout_ms)"
+                .to_owned(),
+        }),
+    }
 }
 
 /// Where a connection came from, for the transport details sessions show.
@@ -524,8 +624,9 @@ async fn serve(conn: Connection, router: Arc<Router>, limits: &ConnLimits) {
 enum Origin {
     /// An accepted socket; `secure` when it came over TLS.
     Network { secure: bool },
-    /// An in-process connection ([`ServerHandle::local_connection`]).
-    Local,
+    /// An in-process connection ([`ServerHandle::local_connection`]); a `trusted` one
+    /// bypasses authentication and authorization.
+    Local { trusted: bool },
 }
 
 /// Transport facts the session meta API (`SessionDetails.transport`) and authenticators see.
@@ -538,7 +639,7 @@ fn transport_details(conn: &Connection, origin: Origin) -> Dict {
         Value::from(match conn.peer {
             Some(SocketAddr::V4(a)) => format!("tcp4:{}:{}", a.ip(), a.port()),
             Some(SocketAddr::V6(a)) => format!("tcp6:{}:{}", a.ip(), a.port()),
-            None if origin == Origin::Local => "local".to_owned(),
+            None if matches!(origin, Origin::Local { .. }) => "local".to_owned(),
             None => "unix".to_owned(),
         }),
     );
@@ -628,12 +729,8 @@ impl Keepalive {
 }
 
 /// Runs one WAMP connection to the end.
-async fn serve_connection(
-    conn: Connection,
-    router: Arc<Router>,
-    limits: &ConnLimits,
-    origin: Origin,
-) {
+async fn serve_connection(conn: Connection, handle: &ServerHandle, origin: Origin) {
+    let (router, limits) = (Arc::clone(&handle.router), &*handle.limits);
     let details = transport_details(&conn, origin);
     let Connection {
         format,
@@ -657,9 +754,14 @@ async fn serve_connection(
     let peer_max = writer.peer_max_message_size().map_or(ours, |m| m.min(ours));
     let mut session = router.connect(outbox.clone(), format, peer_max);
     session.set_transport_details(details);
+    if origin == (Origin::Local { trusted: true }) {
+        session.set_trusted();
+    }
     let mut writer = tokio::spawn(write_loop(writer, rx, Arc::clone(&outbox), format));
     let hello_deadline = tokio::time::sleep(limits.handshake_timeout);
     tokio::pin!(hello_deadline);
+    // A dynamic authenticator's call in flight (sessions waiting in the handshake only).
+    let mut auth_call: Option<AuthCall> = None;
     let mut keepalive = Keepalive::new(limits);
     let mut tick = keepalive.tick().map(|every| {
         let mut t = tokio::time::interval(every);
@@ -673,6 +775,10 @@ async fn serve_connection(
                     keepalive.last_message = tokio::time::Instant::now();
                     if session.handle_frame(&frame) == Flow::Close {
                         break;
+                    }
+                    if let Some(call) = session.take_deferred_auth() {
+                        let deadline = hello_deadline.deadline();
+                        auth_call = Some(call_authenticator(handle.clone(), call, deadline));
                     }
                     // A peer sending a long burst must not starve the writers of the
                     // sessions it feeds: give way to the scheduler every so often.
@@ -690,7 +796,18 @@ async fn serve_connection(
                 session.transport_closed();
                 return;
             }
-            _ = &mut hello_deadline, if session.id().is_none() => {
+            result = async { match auth_call.as_mut() { Some(f) => f.await, None => std::future::pending().await } }, if auth_call.is_some() => {
+                auth_call = None;
+                if session.resume_auth(result) == Flow::Close {
+                    break;
+                }
+                if let Some(call) = session.take_deferred_auth() {
+                    let deadline = hello_deadline.deadline();
+                    auth_call = Some(call_authenticator(handle.clone(), call, deadline));
+                }
+            }
+            // While an authenticator call is in flight, its own deadline (the same) answers.
+            _ = &mut hello_deadline, if session.id().is_none() && auth_call.is_none() => {
                 tracing::debug!(?peer, "no WELCOME within the handshake timeout (limits.handshake_timeout_ms): closing");
                 break;
             }

@@ -9,6 +9,11 @@
 //! * [`AuthDecision::Challenge`]: the session sends CHALLENGE and waits for AUTHENTICATE,
 //!   which it hands to the [`PendingAuth`] carried by the challenge; that answers with another
 //!   decision (so a method may take several rounds);
+//! * [`AuthDecision::Defer`]: the answer needs a WAMP call (the [`DynamicAuthenticator`]): the
+//!   session parks until its owner, which takes the call with
+//!   [`Session::take_deferred_auth`](crate::Session::take_deferred_auth), makes it and hands
+//!   the outcome to [`Session::resume_auth`](crate::Session::resume_auth); while parked, any
+//!   message but ABORT is a protocol violation;
 //! * [`AuthDecision::Abort`]: the session sends ABORT and closes.
 //!
 //! While a challenge is outstanding the session accepts only AUTHENTICATE or ABORT; anything
@@ -24,12 +29,13 @@
 //! | Situation | ABORT reason |
 //! |---|---|
 //! | none of the offered methods (no `authmethods` means `anonymous`) is configured on the realm | `wamp.error.no_matching_auth_method` |
-//! | any failed credential check: wrong ticket, secret, proof or signature, unknown `authid` or public key, missing or malformed `authid`/`authextra`, unsupported channel binding | `wamp.error.authentication_failed` |
+//! | any failed credential check: wrong ticket, secret, proof or signature, unknown `authid` or public key, missing or malformed `authid`/`authextra`, unsupported channel binding; a dynamic authenticator that raises an error, returns no role, is not registered or does not answer in time | `wamp.error.authentication_failed` |
 //! | authenticated, but the realm refuses the principal (e.g. too many sessions for its `authid`) | `wamp.error.not_authorized` |
 //!
 //! Secrets never appear in messages or logs, and every comparison of secret-dependent values
 //! runs in constant time (the checks live in `switchboard_proto::auth`).
 
+pub mod dynamic;
 mod methods;
 
 use std::fmt;
@@ -40,6 +46,9 @@ use switchboard_proto::names::ErrorUri;
 use switchboard_proto::options::HelloDetails;
 use switchboard_proto::{Dict, Id};
 
+pub use dynamic::{
+    DeferredCall, DeferredError, DeferredReply, DynamicAuthenticator, PendingDeferred,
+};
 pub use methods::{CraPrincipal, CryptosignPrincipal, ScramPrincipal, StaticAuthenticator};
 
 use crate::authz::{AllowAll, Authorizer};
@@ -143,6 +152,14 @@ pub enum AuthDecision {
         /// What the authenticator remembers until AUTHENTICATE arrives.
         pending: Box<dyn PendingAuth>,
     },
+    /// Make `call` (the session's owner does, see [`crate::Session::take_deferred_auth`]) and
+    /// hand its outcome to `pending`.
+    Defer {
+        /// The call to make.
+        call: DeferredCall,
+        /// What the authenticator remembers until the call's outcome arrives.
+        pending: Box<dyn PendingDeferred>,
+    },
     /// Refuse the client.
     Abort(AuthAbort),
 }
@@ -155,6 +172,10 @@ impl fmt::Debug for AuthDecision {
                 .debug_struct("Challenge")
                 .field("method", method)
                 .field("extra", extra)
+                .finish_non_exhaustive(),
+            AuthDecision::Defer { call, .. } => f
+                .debug_struct("Defer")
+                .field("call", call)
                 .finish_non_exhaustive(),
             AuthDecision::Abort(a) => f.debug_tuple("Abort").field(a).finish(),
         }
