@@ -177,6 +177,14 @@ pub(crate) fn call(
                 .ok_or_else(|| MetaError::new(ErrorUri::NoSuchSession, format!("no session {id}")))
         }),
         "wamp.session.kill" => kill_one(router, realm, caller, &a),
+        "wamp.authorizer.purge" => match a.kwargs.get("authid") {
+            None | Some(Value::Null) => Ok(one(realm.security.authorizer.purge(None))),
+            Some(Value::Str(authid)) => Ok(one(realm.security.authorizer.purge(Some(authid)))),
+            Some(_) => Err(MetaError::new(
+                ErrorUri::InvalidArgument,
+                "kwarg authid must be a string",
+            )),
+        },
         "wamp.session.kill_by_authid" => a.str(0, "authid").and_then(|authid| {
             let (reason, message) = a.kill_reason(router)?;
             let killed = kill_where(

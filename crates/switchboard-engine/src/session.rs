@@ -5,7 +5,7 @@
 //! transport is gone ([`Session::transport_closed`]; also done on drop). Replies go to the
 //! connection's [`Outbox`].
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -21,7 +21,7 @@ use crate::auth::{
     AuthDecision, AuthOutcome, DeferredCall, DeferredError, DeferredReply, HelloRequest,
     PendingAuth, PendingDeferred,
 };
-use crate::authz::{Action, Authorization};
+use crate::authz::{Action, Authorization, Check};
 use crate::broker::Publication;
 use crate::dealer::{self, InvokePolicy, RegisterError, RegistrationOptions};
 use crate::features;
@@ -89,6 +89,16 @@ struct Deferring {
     pending: Box<dyn PendingDeferred>,
 }
 
+/// A message waiting for the dynamic authorizer's answer.
+#[derive(Debug)]
+struct Parked {
+    msg: Message,
+    action: Action,
+    uri: String,
+    /// Until the owner takes it.
+    call: Option<DeferredCall>,
+}
+
 /// The name every trusted session has as its `authrole`, `authmethod` and default `authid`.
 pub const TRUSTED: &str = "trusted";
 
@@ -102,6 +112,11 @@ pub struct Session {
     joined: Option<Joined>,
     authenticating: Option<Authenticating>,
     deferred: Option<Deferring>,
+    /// A message waiting for the dynamic authorizer; later messages wait in `backlog`.
+    parked: Option<Parked>,
+    backlog: VecDeque<Message>,
+    /// The authorizer's decision for the message being dispatched.
+    decided: Option<(Action, String, Authorization)>,
     trusted: bool,
     transport: Dict,
 }
@@ -132,6 +147,9 @@ impl Session {
             joined: None,
             authenticating: None,
             deferred: None,
+            parked: None,
+            backlog: VecDeque::new(),
+            decided: None,
             trusted: false,
             transport: Dict::new(),
         }
@@ -179,6 +197,91 @@ impl Session {
         };
         let decision = pending.resume(result);
         self.decide(decision, realm, roles, session)
+    }
+
+    /// The call the dynamic authorizer needs before a parked message can go on, once: the
+    /// owner must make it and hand the outcome to [`Session::resume_authz`]. While a message is
+    /// parked the owner should feed no more frames (those it does feed wait behind it).
+    pub fn take_deferred_authz(&mut self) -> Option<DeferredCall> {
+        self.parked.as_mut().and_then(|p| p.call.take())
+    }
+
+    /// Whether a message waits for the dynamic authorizer.
+    pub fn is_parked(&self) -> bool {
+        self.parked.is_some()
+    }
+
+    /// The outcome of the call from [`Session::take_deferred_authz`]: the parked message is
+    /// executed or refused (ERROR `wamp.error.not_authorized`, or
+    /// `wamp.error.authorization_failed` when the call failed; nothing for an unacknowledged
+    /// PUBLISH), then the messages that waited behind it are handled (one of them may park
+    /// again). Ignored when nothing is parked.
+    pub fn resume_authz(&mut self, result: Result<DeferredReply, DeferredError>) -> Flow {
+        let Some(Parked {
+            msg, action, uri, ..
+        }) = self.parked.take()
+        else {
+            return if self.state == State::Closed {
+                Flow::Close
+            } else {
+                Flow::Continue
+            };
+        };
+        if self.state != State::Established {
+            self.backlog.clear();
+            return if self.state == State::Closed {
+                Flow::Close
+            } else {
+                Flow::Continue
+            };
+        }
+        let Some(joined) = self.joined.as_ref() else {
+            return self.protocol_violation("no session");
+        };
+        let now = self.router.clock().now();
+        let answer = joined.realm.security.authorizer.answer(
+            &joined.peer.identity,
+            action,
+            &uri,
+            now,
+            result,
+        );
+        match answer {
+            Ok(decision) => {
+                self.decided = Some((action, uri, decision));
+                let flow = self.dispatch(msg);
+                self.decided = None;
+                if flow == Flow::Close {
+                    return Flow::Close;
+                }
+            }
+            Err(why) => {
+                tracing::info!(session = ?self.id(), "authorization of {action} {uri:?} failed: {why}");
+                self.authorization_failed(&msg, why);
+            }
+        }
+        while self.parked.is_none()
+            && let Some(msg) = self.backlog.pop_front()
+        {
+            if self.handle(msg) == Flow::Close {
+                return Flow::Close;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// ERROR `wamp.error.authorization_failed` for a parked message.
+    fn authorization_failed(&self, msg: &Message, why: String) {
+        let (request_type, request) = match msg {
+            Message::Call(m) => (MessageType::Call, m.request),
+            Message::Register(m) => (MessageType::Register, m.request),
+            Message::Subscribe(m) => (MessageType::Subscribe, m.request),
+            Message::Publish(m) if m.options.acknowledge() == Some(true) => {
+                (MessageType::Publish, m.request)
+            }
+            _ => return,
+        };
+        self.error(request_type, request, ErrorUri::AuthorizationFailed, why);
     }
 
     /// The session id, once established.
@@ -230,6 +333,10 @@ impl Session {
                     other.message_type()
                 )),
             },
+            State::Established if self.parked.is_some() => {
+                self.backlog.push_back(msg);
+                Flow::Continue
+            }
             State::Established => self.established(msg),
         }
     }
@@ -263,6 +370,8 @@ impl Session {
     fn close(&mut self) -> Flow {
         self.authenticating = None;
         self.deferred = None;
+        self.parked = None;
+        self.backlog.clear();
         self.leave();
         self.state = State::Closed;
         self.outbox.close();
@@ -494,6 +603,12 @@ impl Session {
         if self.trusted && self.joined.is_some() {
             return Authorization::Allow { disclose: false };
         }
+        if let Some((a, u, decision)) = &self.decided
+            && *a == action
+            && u == uri
+        {
+            return *decision;
+        }
         match self.joined.as_ref() {
             Some(j) => j
                 .realm
@@ -599,6 +714,43 @@ impl Session {
         {
             return self.protocol_violation(&e.to_string());
         }
+        if !self.trusted
+            && let Some((action, uri)) = authz_target(&msg)
+        {
+            let now = self.router.clock().now();
+            let check =
+                joined
+                    .realm
+                    .security
+                    .authorizer
+                    .check(&joined.peer.identity, action, uri, now);
+            let uri = uri.to_owned();
+            match check {
+                Check::Ask(call) => {
+                    self.parked = Some(Parked {
+                        msg,
+                        action,
+                        uri,
+                        call: Some(call),
+                    });
+                    return Flow::Continue;
+                }
+                Check::Decided(decision) => {
+                    self.decided = Some((action, uri, decision));
+                    let flow = self.dispatch(msg);
+                    self.decided = None;
+                    return flow;
+                }
+            }
+        }
+        self.dispatch(msg)
+    }
+
+    /// Handles a message of an established session whose checks are done.
+    fn dispatch(&mut self, msg: Message) -> Flow {
+        let Some(joined) = self.joined.as_ref() else {
+            return self.protocol_violation("no session");
+        };
         match msg {
             Message::Goodbye(_) => self.goodbye(),
             Message::Abort(_) => self.close(),
@@ -1139,6 +1291,20 @@ impl Session {
         }
         self.router.remove_session(peer.id());
         tracing::debug!(session = %peer.id(), realm = %joined.realm.name, "session left");
+    }
+}
+
+/// The action and URI a message needs authorization for, if any (PUBLISH and REGISTER under
+/// `wamp.` are refused before asking).
+fn authz_target(msg: &Message) -> Option<(Action, &str)> {
+    match msg {
+        Message::Publish(m) if !m.topic.starts_with("wamp.") => Some((Action::Publish, &m.topic)),
+        Message::Subscribe(m) => Some((Action::Subscribe, &m.topic)),
+        Message::Register(m) if !m.procedure.starts_with("wamp.") => {
+            Some((Action::Register, &m.procedure))
+        }
+        Message::Call(m) => Some((Action::Call, &m.procedure)),
+        _ => None,
     }
 }
 

@@ -384,6 +384,9 @@ pub struct RawRealm {
     /// `[[realm.role]]`: what each role may do.
     #[serde(default)]
     pub role: Vec<RawRole>,
+    /// `[realm.authorizer]`: a procedure authorizes the sessions of some roles.
+    #[serde(default)]
+    pub authorizer: Option<security::RawAuthorizer>,
 }
 
 /// One `[[realm.history]]` table as read.
@@ -497,6 +500,12 @@ impl RawConfig {
                     &realm_config.roles,
                     &format!("realm[{i}]"),
                 )?;
+            }
+            if let Some(a) = &realm.authorizer {
+                realm_config.authorizer = Some(security::validate_authorizer(
+                    a,
+                    &format!("realm[{i}].authorizer"),
+                )?);
             }
             config.realms.push(realm_config);
         }
@@ -946,6 +955,8 @@ pub struct RealmConfig {
     /// `[[realm.role]]`. With neither `auth` nor roles, the realm is open (anonymous, allowed
     /// everything).
     pub roles: Vec<RoleConfig>,
+    /// `[realm.authorizer]`: the dynamic authorizer, if any.
+    pub authorizer: Option<security::AuthorizerConfig>,
 }
 
 impl RealmConfig {
@@ -959,6 +970,7 @@ impl RealmConfig {
             history: Vec::new(),
             auth: None,
             roles: Vec::new(),
+            authorizer: None,
         }
     }
 }

@@ -64,7 +64,7 @@ use serde::Deserialize;
 use switchboard_engine::auth::{
     CraPrincipal, DynamicAuthenticator, ScramPrincipal, StaticAuthenticator,
 };
-use switchboard_engine::authz::{Permission, RoleAuthorizer};
+use switchboard_engine::authz::{DynamicAuthorizer, Permission, RoleAuthorizer};
 use switchboard_engine::{Authenticator, RealmSecurity};
 use switchboard_proto::auth::scram::{KdfParams, StoredCredential, Variant};
 use switchboard_proto::auth::{Secret, cra, cryptosign};
@@ -125,6 +125,93 @@ pub struct RawAuth {
     pub cryptosign: Vec<RawCryptosign>,
     /// `[realm.auth.dynamic]`: a procedure authenticates these methods.
     pub dynamic: Option<RawDynamic>,
+}
+
+/// `[realm.authorizer]` as read.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthorizer {
+    /// `procedure`: the authorizer's URI.
+    pub procedure: String,
+    /// `realm` where it is registered (default: the session's realm).
+    #[serde(default)]
+    pub realm: Option<String>,
+    /// `roles` whose sessions are authorized by the procedure.
+    pub roles: Vec<String>,
+    /// `cache_ttl_ms`: how long cacheable answers are kept (absent or 0: no caching).
+    #[serde(default)]
+    pub cache_ttl_ms: Option<u64>,
+}
+
+/// A checked `[realm.authorizer]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuthorizerConfig {
+    /// The authorizer procedure.
+    pub procedure: String,
+    /// The realm it is registered on (`None`: the session's realm).
+    pub realm: Option<String>,
+    /// The roles it authorizes, no duplicates.
+    pub roles: Vec<String>,
+    /// How long cacheable answers are kept (`None`: no caching).
+    pub cache_ttl: Option<std::time::Duration>,
+}
+
+/// Checks `[realm.authorizer]`; `key` is its key path, e.g. `realm[0].authorizer`.
+pub(crate) fn validate_authorizer(
+    raw: &RawAuthorizer,
+    key: &str,
+) -> Result<AuthorizerConfig, ConfigError> {
+    Uri::parse(&raw.procedure, UriRules::Loose).map_err(|e| {
+        invalid(
+            format!("{key}.procedure"),
+            format!("invalid procedure URI {:?}: {e}", raw.procedure),
+        )
+    })?;
+    if raw.procedure.starts_with("wamp.") {
+        return Err(invalid(
+            format!("{key}.procedure"),
+            "procedures under wamp. are reserved for the router",
+        ));
+    }
+    if let Some(realm) = &raw.realm {
+        Uri::parse(realm, UriRules::Loose).map_err(|e| {
+            invalid(
+                format!("{key}.realm"),
+                format!("invalid realm URI {realm:?}: {e}"),
+            )
+        })?;
+    }
+    if raw.roles.is_empty() {
+        return Err(invalid(
+            format!("{key}.roles"),
+            "list at least one role whose sessions the procedure authorizes",
+        ));
+    }
+    let mut roles: Vec<String> = Vec::new();
+    for (i, role) in raw.roles.iter().enumerate() {
+        let k = format!("{key}.roles[{i}]");
+        non_empty(role, k.clone())?;
+        if roles.contains(role) {
+            return Err(invalid(k, format!("duplicate role {role:?}")));
+        }
+        if role == switchboard_engine::session::TRUSTED {
+            return Err(invalid(
+                k,
+                "trusted sessions are always authorized; they cannot be authorized dynamically",
+            ));
+        }
+        roles.push(role.clone());
+    }
+    Ok(AuthorizerConfig {
+        procedure: raw.procedure.clone(),
+        realm: raw.realm.clone(),
+        roles,
+        cache_ttl: raw
+            .cache_ttl_ms
+            .filter(|ms| *ms > 0)
+            .map(std::time::Duration::from_millis),
+    })
 }
 
 /// `[realm.auth.dynamic]` as read.
@@ -846,7 +933,28 @@ pub(crate) fn check_roles_exist(
 /// Derives SCRAM credentials from passwords, which is deliberately slow (Argon2). A principal
 /// whose credential cannot be built (validation rules that out) is left out and logged, so the
 /// realm fails closed.
-pub fn realm_security(auth: Option<&AuthConfig>, roles: &[RoleConfig]) -> RealmSecurity {
+///
+/// With `dynamic` (`[realm.authorizer]`), sessions of its roles are authorized by its procedure,
+/// the others as without it.
+pub fn realm_security(
+    auth: Option<&AuthConfig>,
+    roles: &[RoleConfig],
+    dynamic: Option<&AuthorizerConfig>,
+) -> RealmSecurity {
+    let mut security = static_security(auth, roles);
+    if let Some(d) = dynamic {
+        security.authorizer = Arc::new(DynamicAuthorizer::new(
+            d.procedure.as_str(),
+            d.realm.clone(),
+            d.roles.clone(),
+            d.cache_ttl,
+            security.authorizer,
+        ));
+    }
+    security
+}
+
+fn static_security(auth: Option<&AuthConfig>, roles: &[RoleConfig]) -> RealmSecurity {
     if auth.is_none() && roles.is_empty() {
         return RealmSecurity::open();
     }

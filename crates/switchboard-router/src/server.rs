@@ -185,7 +185,11 @@ pub fn engine_config(config: &Config) -> EngineConfig {
             .realms
             .iter()
             .map(|r| {
-                let security = crate::security::realm_security(r.auth.as_ref(), &r.roles);
+                let security = crate::security::realm_security(
+                    r.auth.as_ref(),
+                    &r.roles,
+                    r.authorizer.as_ref(),
+                );
                 (r.name.to_string(), security)
             })
             .collect(),
@@ -563,13 +567,35 @@ fn call_authenticator(
     call: DeferredCall,
     deadline: tokio::time::Instant,
 ) -> AuthCall {
-    Box::pin(call_authenticator_inner(handle, call, deadline))
+    Box::pin(call_authenticator_inner(
+        handle,
+        call,
+        deadline,
+        "no answer within the handshake timeout (limits.handshake_timeout_ms)",
+    ))
+}
+
+/// How long the dynamic authorizer has to answer before the action is refused with
+/// `wamp.error.authorization_failed`.
+pub const AUTHORIZER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Makes the dynamic authorizer's call for a parked message, answering within
+/// [`AUTHORIZER_TIMEOUT`].
+fn call_authorizer(handle: ServerHandle, call: DeferredCall) -> AuthCall {
+    let deadline = tokio::time::Instant::now() + AUTHORIZER_TIMEOUT;
+    Box::pin(call_authenticator_inner(
+        handle,
+        call,
+        deadline,
+        "the authorizer gave no answer within 10 s",
+    ))
 }
 
 async fn call_authenticator_inner(
     handle: ServerHandle,
     call: DeferredCall,
     deadline: tokio::time::Instant,
+    late: &'static str,
 ) -> Result<DeferredReply, DeferredError> {
     use switchboard_client::{CallError, CallOptions};
     let (realm, procedure) = (call.realm.clone(), call.procedure.clone());
@@ -597,11 +623,11 @@ async fn call_authenticator_inner(
             },
             CallError::Timeout => DeferredError {
                 error: "wamp.error.timeout".to_owned(),
-                message: "the authenticator did not answer in time".to_owned(),
+                message: "the procedure did not answer in time".to_owned(),
             },
             other => DeferredError {
                 error: "wamp.error.runtime_error".to_owned(),
-                message: format!("calling the authenticator failed: {other}"),
+                message: format!("calling {procedure:?} failed: {other}"),
             },
         })
     };
@@ -613,8 +639,7 @@ async fn call_authenticator_inner(
         Ok(Err(e)) => Err(e),
         Err(_) => Err(DeferredError {
             error: "wamp.error.timeout".to_owned(),
-            message: "no answer within the handshake timeout (limits.handshake_timeout_ms)"
-                .to_owned(),
+            message: late.to_owned(),
         }),
     }
 }
@@ -762,6 +787,8 @@ async fn serve_connection(conn: Connection, handle: &ServerHandle, origin: Origi
     tokio::pin!(hello_deadline);
     // A dynamic authenticator's call in flight (sessions waiting in the handshake only).
     let mut auth_call: Option<AuthCall> = None;
+    // The dynamic authorizer's call for a parked message: no frame is read until it answers.
+    let mut authz_call: Option<AuthCall> = None;
     let mut keepalive = Keepalive::new(limits);
     let mut tick = keepalive.tick().map(|every| {
         let mut t = tokio::time::interval(every);
@@ -770,7 +797,7 @@ async fn serve_connection(conn: Connection, handle: &ServerHandle, origin: Origi
     });
     loop {
         tokio::select! {
-            frame = reader.next() => match frame {
+            frame = reader.next(), if authz_call.is_none() => match frame {
                 Some(Ok(frame)) => {
                     keepalive.last_message = tokio::time::Instant::now();
                     if session.handle_frame(&frame) == Flow::Close {
@@ -779,6 +806,9 @@ async fn serve_connection(conn: Connection, handle: &ServerHandle, origin: Origi
                     if let Some(call) = session.take_deferred_auth() {
                         let deadline = hello_deadline.deadline();
                         auth_call = Some(call_authenticator(handle.clone(), call, deadline));
+                    }
+                    if let Some(call) = session.take_deferred_authz() {
+                        authz_call = Some(call_authorizer(handle.clone(), call));
                     }
                     // A peer sending a long burst must not starve the writers of the
                     // sessions it feeds: give way to the scheduler every so often.
@@ -804,6 +834,15 @@ async fn serve_connection(conn: Connection, handle: &ServerHandle, origin: Origi
                 if let Some(call) = session.take_deferred_auth() {
                     let deadline = hello_deadline.deadline();
                     auth_call = Some(call_authenticator(handle.clone(), call, deadline));
+                }
+            }
+            result = async { match authz_call.as_mut() { Some(f) => f.await, None => std::future::pending().await } }, if authz_call.is_some() => {
+                authz_call = None;
+                if session.resume_authz(result) == Flow::Close {
+                    break;
+                }
+                if let Some(call) = session.take_deferred_authz() {
+                    authz_call = Some(call_authorizer(handle.clone(), call));
                 }
             }
             // While an authenticator call is in flight, its own deadline (the same) answers.
