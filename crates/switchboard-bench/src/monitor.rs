@@ -97,7 +97,12 @@ pub(crate) async fn measure(
     };
     let baseline = snapshot(plan.router_pid, count());
     let mut start = None;
-    if plan.counted.is_some() || plan.warmup.is_zero() {
+    if plan.counted.is_some() {
+        // A counted run measures every call from the start: the workers may already have
+        // finished some (or all) of them before this snapshot.
+        measuring.store(true, Ordering::Relaxed);
+        start = Some(snapshot(plan.router_pid, (0, 0)));
+    } else if plan.warmup.is_zero() {
         measuring.store(true, Ordering::Relaxed);
         start = Some(snapshot(plan.router_pid, count()));
     }
